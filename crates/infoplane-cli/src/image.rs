@@ -1,0 +1,29 @@
+//! PNG output (RGB, 8 bits), written to a temporary file and renamed into place.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+/// Writes an RGB image as PNG at `path`.
+pub fn write_png(path: &Path, width: u32, height: u32, rgb: &[u8]) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let tmp = path.with_extension("png.tmp");
+    {
+        let f =
+            std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        let mut enc = png::Encoder::new(std::io::BufWriter::new(f), width, height);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut w = enc
+            .write_header()
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        w.write_image_data(rgb)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        w.finish()
+            .with_context(|| format!("writing {}", tmp.display()))?;
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}

@@ -1,0 +1,373 @@
+//! The `infoplane` command line: datasets, HSIC of arrays, training runs, plots, and the
+//! reproductions. The only place where a concrete backend is chosen (`device.rs`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+mod cmd_data;
+mod cmd_hsic;
+mod device;
+mod image;
+mod plot;
+mod reproduce;
+
+/// E2E vs layer-wise training, information planes (normalized HSIC) and linear probes.
+#[derive(Debug, Parser)]
+#[command(name = "infoplane", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Args, Clone)]
+struct BackendArgs {
+    /// Backend: flex (default CPU), tch, wgpu or cuda (each needs its cargo feature).
+    #[arg(long)]
+    backend: Option<String>,
+    /// Device of the backend: cpu, default, or a GPU index.
+    #[arg(long)]
+    device: Option<String>,
+}
+
+impl BackendArgs {
+    fn resolve(&self) -> Result<(burn::tensor::Device, String)> {
+        let b = self
+            .backend
+            .clone()
+            .unwrap_or_else(|| device::default_backend().to_string());
+        let d = self
+            .device
+            .clone()
+            .unwrap_or_else(|| device::default_device(&b).to_string());
+        Ok((device::device(&b, &d)?, format!("{b} ({d})")))
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List the backends compiled into this binary and their devices.
+    Backends,
+    /// Inspect datasets.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
+    /// HSIC, unbiased HSIC, CKA and nHSIC of two .npy arrays (n × …, same n).
+    Hsic {
+        /// First array (.npy, float32 or float64).
+        #[arg(long)]
+        x: PathBuf,
+        /// Second array (.npy, float32 or float64).
+        #[arg(long)]
+        y: PathBuf,
+        /// Kernel of x: rbf, rbf-dimscaled, rbf-legacy, median, linear.
+        #[arg(long, default_value = "rbf-dimscaled")]
+        kernel_x: String,
+        /// Width σ of x's kernel.
+        #[arg(long, default_value_t = 5.0)]
+        sigma_x: f64,
+        /// Kernel of y.
+        #[arg(long, default_value = "linear")]
+        kernel_y: String,
+        /// Width σ of y's kernel.
+        #[arg(long, default_value_t = 5.0)]
+        sigma_y: f64,
+        /// Regularization ε of nHSIC.
+        #[arg(long, default_value_t = infoplane_hsic::DEFAULT_EPS)]
+        eps: f64,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Train one run from a TOML config into a run directory.
+    Train {
+        /// The run config (see experiments/).
+        #[arg(long)]
+        config: PathBuf,
+        /// Run directory (default runs/<name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Continue a killed run from its last checkpoint.
+        #[arg(long)]
+        resume: bool,
+        /// Override `epochs`.
+        #[arg(long)]
+        epochs: Option<usize>,
+        /// Override `seed`.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Override `strategy` (e2e, layerwise).
+        #[arg(long)]
+        strategy: Option<String>,
+        /// Override `data.dataset`.
+        #[arg(long)]
+        dataset: Option<String>,
+        /// Override `data.data_dir`.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        backend: BackendArgs,
+    },
+    /// Figures from run directories.
+    Plot {
+        #[command(subcommand)]
+        command: PlotCommand,
+    },
+    /// Reproduce an artifact of the paper.
+    Reproduce {
+        #[command(subcommand)]
+        command: ReproduceCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DataCommand {
+    /// Counts per split, shape, class histogram and where the data was found.
+    Info {
+        /// mnist-10k, mnist, fashion-mnist, cifar10, cifar100 or rings.
+        name: String,
+        /// Directory holding the dataset's files.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A PNG grid of samples with their labels.
+    Show {
+        /// Dataset name.
+        name: String,
+        /// Output PNG.
+        #[arg(long)]
+        out: PathBuf,
+        /// Directory holding the dataset's files.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// train or test.
+        #[arg(long, default_value = "train")]
+        split: String,
+        /// Number of samples.
+        #[arg(long, default_value_t = 64)]
+        count: usize,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PlotCommand {
+    /// Information planes: one panel per stage, one row per run (figure 3).
+    Infoplane {
+        /// Run directories.
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// Output file (.png or .svg).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Probe accuracy per stage, train and test, one line per run (figure 1).
+    Probes {
+        /// Run directories.
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// Output file (.png or .svg).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ReproduceCommand {
+    /// LeNet5 E2E vs layer-wise on mnist-10k: planes, probes, report.
+    Quick {
+        /// Output folder.
+        #[arg(long, default_value = "results/quick")]
+        out: PathBuf,
+        /// mnist-10k (bundled) or fashion-mnist.
+        #[arg(long, default_value = "mnist-10k")]
+        dataset: String,
+        /// Directory holding the dataset's files.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Epochs per run (default 20).
+        #[arg(long)]
+        epochs: Option<usize>,
+        /// Seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// A tiny setting (512 samples, 2 epochs) to check the pipeline.
+        #[arg(long)]
+        tiny: bool,
+        #[command(flatten)]
+        backend: BackendArgs,
+    },
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Backends => {
+            println!("backend  compiled  devices");
+            for (name, feature, devices) in device::BACKENDS {
+                let built = if device::compiled(name) { "yes" } else { "no" };
+                println!(
+                    "{name:<8} {built:<9} {devices}{}",
+                    if device::compiled(name) {
+                        String::new()
+                    } else {
+                        format!(" (build with --features {feature})")
+                    }
+                );
+            }
+            println!("default: {}", device::default_backend());
+            Ok(())
+        }
+        Command::Data { command } => match command {
+            DataCommand::Info {
+                name,
+                data_dir,
+                json,
+            } => cmd_data::info(&name, data_dir, json),
+            DataCommand::Show {
+                name,
+                out,
+                data_dir,
+                split,
+                count,
+            } => cmd_data::show(&name, data_dir, &split, count, &out),
+        },
+        Command::Hsic {
+            x,
+            y,
+            kernel_x,
+            sigma_x,
+            kernel_y,
+            sigma_y,
+            eps,
+            json,
+        } => cmd_hsic::run(&cmd_hsic::HsicArgs {
+            x,
+            y,
+            kernel_x,
+            sigma_x,
+            kernel_y,
+            sigma_y,
+            eps,
+            json,
+        }),
+        Command::Train {
+            config,
+            out,
+            resume,
+            epochs,
+            seed,
+            strategy,
+            dataset,
+            data_dir,
+            backend,
+        } => {
+            let mut cfg = infoplane_train::TrainConfig::from_file(&config)?;
+            if let Some(e) = epochs {
+                cfg.epochs = e;
+            }
+            if let Some(s) = seed {
+                cfg.seed = s;
+            }
+            if let Some(s) = strategy {
+                cfg.strategy = toml::Value::String(s.clone())
+                    .try_into()
+                    .map_err(|_| anyhow::anyhow!("--strategy `{s}`: use e2e or layerwise"))?;
+            }
+            if let Some(d) = dataset {
+                cfg.data.dataset = d.parse()?;
+            }
+            if data_dir.is_some() {
+                cfg.data.data_dir = data_dir;
+            }
+            cfg.validate()?;
+            let (device, label) = backend.resolve()?;
+            let dir = out.unwrap_or_else(|| PathBuf::from("runs").join(&cfg.name));
+            eprintln!(
+                "training {} ({}, {} epochs) on {label} into {}",
+                cfg.name,
+                cfg.strategy.as_str(),
+                cfg.epochs,
+                dir.display()
+            );
+            let s = infoplane_train::run(
+                &cfg,
+                &device,
+                &dir,
+                &infoplane_train::RunOptions {
+                    resume,
+                    progress: true,
+                    ..Default::default()
+                },
+            )?;
+            println!(
+                "{}: test accuracy {:.2}% after {} epochs ({:.0} s); results in {}",
+                s.name,
+                100.0 * s.test_accuracy,
+                s.epochs,
+                s.wall_seconds,
+                dir.display()
+            );
+            Ok(())
+        }
+        Command::Plot { command } => {
+            let (fig, runs, out) = match command {
+                PlotCommand::Infoplane { runs, out } => (plot::Figure::InfoPlane, runs, out),
+                PlotCommand::Probes { runs, out } => (plot::Figure::Probes, runs, out),
+            };
+            let data = runs
+                .iter()
+                .map(|r| plot::read_run(r))
+                .collect::<Result<Vec<_>>>()?;
+            let p = plot::plot(fig, &data, &out)?;
+            println!("wrote {}", p.display());
+            Ok(())
+        }
+        Command::Reproduce { command } => match command {
+            ReproduceCommand::Quick {
+                out,
+                dataset,
+                data_dir,
+                epochs,
+                seed,
+                tiny,
+                backend,
+            } => {
+                let (device, label) = backend.resolve()?;
+                reproduce::quick(
+                    &reproduce::QuickArgs {
+                        out,
+                        dataset,
+                        data_dir,
+                        epochs,
+                        tiny,
+                        backend: label,
+                        seed,
+                    },
+                    &device,
+                )
+                .context("reproduce quick")
+            }
+        },
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

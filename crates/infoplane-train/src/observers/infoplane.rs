@@ -1,0 +1,72 @@
+//! The information-plane observer: feeds every stage's representation of a fixed evaluation
+//! subset to the HSIC crate's recorder at each evaluation point.
+
+use std::path::Path;
+
+use infoplane_data::{HostBatch, Split};
+use infoplane_hsic::{InfoPlaneRecorder, PlaneSettings, Samples};
+
+use crate::error::Result;
+use crate::features::{host_inputs, representations};
+use crate::observer::{EvalContext, EvalPoint, Observer};
+
+/// Records nHSIC(X;Tᵢ), nHSIC(Y;Tᵢ) of every stage.
+#[derive(Debug)]
+pub struct InfoPlaneObserver {
+    recorder: InfoPlaneRecorder,
+    inputs: HostBatch,
+    every_steps: u64,
+    per_epoch: bool,
+}
+
+impl InfoPlaneObserver {
+    /// Prepares the observer on `eval` (the fixed evaluation subset, already transformed by
+    /// `inputs`), writing points to `out`.
+    pub fn new(
+        eval: &Split,
+        classes: usize,
+        pipeline: &infoplane_data::Pipeline,
+        settings: PlaneSettings,
+        every_steps: u64,
+        per_epoch: bool,
+        out: &Path,
+    ) -> Result<Self> {
+        let inputs = host_inputs(eval, pipeline);
+        let [n, c, h, w] = inputs.shape;
+        let x = Samples::from_f32(n, c * h * w, &inputs.images);
+        let labels: Vec<usize> = inputs.labels.iter().map(|&l| l as usize).collect();
+        let recorder = InfoPlaneRecorder::new(&x, &labels, classes, settings, Some(out))?;
+        Ok(InfoPlaneObserver {
+            recorder,
+            inputs,
+            every_steps,
+            per_epoch,
+        })
+    }
+
+    /// The recorder (and its points).
+    pub fn recorder(&self) -> &InfoPlaneRecorder {
+        &self.recorder
+    }
+}
+
+impl Observer for InfoPlaneObserver {
+    fn name(&self) -> &'static str {
+        "infoplane"
+    }
+
+    fn on_eval(&mut self, ctx: &EvalContext<'_>) -> Result<()> {
+        let wanted = match ctx.point {
+            EvalPoint::Start => true,
+            EvalPoint::Step => self.every_steps > 0 && ctx.step % self.every_steps == 0,
+            EvalPoint::EpochEnd => self.per_epoch,
+        };
+        if !wanted {
+            return Ok(());
+        }
+        let reps = representations(ctx.learner, &self.inputs, ctx.device);
+        let stages = ctx.learner.model.names.iter().cloned().zip(reps).collect();
+        self.recorder.record(ctx.step, ctx.epoch, stages)?;
+        Ok(())
+    }
+}

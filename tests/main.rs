@@ -1,0 +1,5 @@
+//! Cross-crate tests of infoplane, one binary with a module per topic.
+
+mod data;
+mod hsic;
+mod train;
