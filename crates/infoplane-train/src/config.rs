@@ -75,7 +75,7 @@ fn d_probe_epochs() -> usize {
     30
 }
 fn d_probe_lr() -> f64 {
-    1e-3
+    1e-2
 }
 fn d_kernel_x() -> KernelKind {
     KernelKind::RbfDimscaled
