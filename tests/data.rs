@@ -309,3 +309,28 @@ fn rings_are_generated() {
     assert_eq!(d.num_classes, 2);
     assert_eq!(d.train.class_histogram(2), vec![2048, 2048]);
 }
+
+#[test]
+fn splits_serve_burns_dataset_trait() {
+    use burn::data::dataset::Dataset;
+    let d = load(
+        DatasetName::Mnist10k,
+        &only(&repo().join("datasets/mnist-10k")),
+    )
+    .unwrap();
+    let p = Pipeline {
+        pad_to: Some(32),
+        normalize: None,
+        augment: Augment::CropFlip(4),
+    };
+    let ds = infoplane::data::burn_dataset::SplitDataset::new(d.test.clone(), p);
+    assert_eq!(ds.len(), 1996);
+    let item = ds.get(7).unwrap();
+    assert_eq!(item.shape, [1, 32, 32]);
+    assert_eq!(item.label, d.test.labels[7]);
+    // No augmentation through this path: the padded image is the original, centred.
+    let mut raw = Vec::new();
+    d.test.pixels.to_f32(7 * 784..8 * 784, &mut raw);
+    assert_eq!(item.image[2 * 32 + 2..2 * 32 + 30], raw[..28]);
+    assert!(ds.get(5000).is_err());
+}

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+mod cmd_bench;
 mod cmd_data;
 mod cmd_hsic;
 mod device;
@@ -115,6 +116,32 @@ enum Command {
     Plot {
         #[command(subcommand)]
         command: PlotCommand,
+    },
+    /// Time training steps on random data: images/s and peak memory (one strategy per process).
+    BenchStep {
+        /// e2e or layerwise.
+        #[arg(long, default_value = "e2e")]
+        strategy: String,
+        /// lenet5 (32x32 inputs) or mlp (28x28 inputs).
+        #[arg(long, default_value = "lenet5")]
+        arch: String,
+        /// Batch size.
+        #[arg(long, default_value_t = 128)]
+        batch: usize,
+        /// Timed steps (after a warm-up of a fifth as many, at least 3).
+        #[arg(long, default_value_t = 50)]
+        steps: usize,
+        /// Input channels of lenet5.
+        #[arg(long, default_value_t = 3)]
+        channels: usize,
+        /// Hidden width of mlp.
+        #[arg(long, default_value_t = 1024)]
+        width: usize,
+        /// Layers of mlp.
+        #[arg(long, default_value_t = 5)]
+        depth: usize,
+        #[command(flatten)]
+        backend: BackendArgs,
     },
     /// Reproduce an artifact of the paper.
     Reproduce {
@@ -326,6 +353,31 @@ fn run(cli: Cli) -> Result<()> {
             let p = plot::plot(fig, &data, &out)?;
             println!("wrote {}", p.display());
             Ok(())
+        }
+        Command::BenchStep {
+            strategy,
+            arch,
+            batch,
+            steps,
+            channels,
+            width,
+            depth,
+            backend,
+        } => {
+            let (device, label) = backend.resolve()?;
+            cmd_bench::run(
+                &cmd_bench::BenchArgs {
+                    strategy,
+                    arch,
+                    batch,
+                    steps,
+                    channels,
+                    width,
+                    depth,
+                },
+                &device,
+                &label,
+            )
         }
         Command::Reproduce { command } => match command {
             ReproduceCommand::Quick {

@@ -254,3 +254,26 @@ fn backends_lists_what_is_compiled() {
         "{t}"
     );
 }
+
+#[test]
+fn bench_step_reports_speed_and_memory() {
+    for strategy in ["e2e", "layerwise"] {
+        let o = infoplane(
+            &[
+                "bench-step",
+                "--strategy",
+                strategy,
+                "--batch",
+                "16",
+                "--steps",
+                "3",
+            ],
+            repo(),
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert!(v["images_per_second"].as_f64().unwrap() > 0.0);
+        assert!(v["peak_rss_mib"].as_f64().unwrap() > 1.0);
+        assert!(v["last_loss"].as_f64().unwrap().is_finite());
+    }
+}

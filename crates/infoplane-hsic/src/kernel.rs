@@ -283,20 +283,37 @@ pub fn to_mat(t: Tensor<2>, n: usize) -> Mat<f64> {
     let v: Vec<f32> = t
         .try_into_vec_as::<f32>()
         .expect("a float tensor converts to f32");
-    Mat::from_fn(n, n, |i, j| v[i * n + j] as f64)
+    // Row-major data into a column-major matrix: fill column j from row j (sequential reads),
+    // which is the transpose; Gram matrices are symmetric.
+    let mut m = Mat::<f64>::zeros(n, n);
+    for j in 0..n {
+        for (dst, &src) in m.col_as_slice_mut(j).iter_mut().zip(&v[j * n..(j + 1) * n]) {
+            *dst = src as f64;
+        }
+    }
+    m
 }
 
 /// Centers a Gram matrix on both sides: H K H with H = I − 11ᵀ/n.
 pub fn center(k: &Mat<f64>) -> Mat<f64> {
     let n = k.nrows();
-    let row: Vec<f64> = (0..n)
-        .map(|i| (0..n).map(|j| k[(i, j)]).sum::<f64>() / n as f64)
-        .collect();
-    let col: Vec<f64> = (0..n)
-        .map(|j| (0..n).map(|i| k[(i, j)]).sum::<f64>() / n as f64)
-        .collect();
+    let mut row = vec![0.0; n];
+    let mut col = vec![0.0; n];
+    for j in 0..n {
+        let c = k.col_as_slice(j);
+        col[j] = c.iter().sum::<f64>() / n as f64;
+        for (r, v) in row.iter_mut().zip(c) {
+            *r += v / n as f64;
+        }
+    }
     let all = row.iter().sum::<f64>() / n as f64;
-    Mat::from_fn(n, n, |i, j| k[(i, j)] - row[i] - col[j] + all)
+    let mut out = k.clone();
+    for j in 0..n {
+        for (i, v) in out.col_as_slice_mut(j).iter_mut().enumerate() {
+            *v += all - row[i] - col[j];
+        }
+    }
+    out
 }
 
 /// Centers on the right only: K H (the authors' code writes it this way).

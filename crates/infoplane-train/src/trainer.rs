@@ -50,8 +50,11 @@ pub struct EpochMetrics {
     pub stage_head_accuracy: Vec<f64>,
     /// Learning rate of the epoch.
     pub lr: f64,
-    /// Seconds spent in the epoch (training and evaluation).
+    /// Seconds spent in the epoch (training, evaluation and observers).
     pub seconds: f64,
+    /// Of those, seconds spent in observers (information-plane measurements).
+    #[serde(default)]
+    pub observer_seconds: f64,
 }
 
 /// Loop state saved with every checkpoint.
@@ -309,12 +312,14 @@ pub fn train(
     }
     let test_inputs = host_inputs(&data.test, &pipe);
     let eval_device = device.clone().without_autodiff();
+    // Calls every observer at an evaluation point; returns the seconds it took.
     let notify = |observers: &mut [Box<dyn Observer>],
                   learner: &Learner,
                   step: u64,
                   epoch: f64,
                   point: EvalPoint|
-     -> Result<()> {
+     -> Result<f64> {
+        let t = Instant::now();
         let valid = learner.valid();
         let ctx = EvalContext {
             step,
@@ -328,7 +333,7 @@ pub fn train(
         for o in observers.iter_mut() {
             o.on_eval(&ctx)?;
         }
-        Ok(())
+        Ok(t.elapsed().as_secs_f64())
     };
     if state.epoch == 0 {
         notify(observers, &learner, 0, 0.0, EvalPoint::Start)?;
@@ -355,6 +360,7 @@ pub fn train(
         });
         let (mut loss_sum, mut seen, mut ok) = (0.0f64, 0usize, 0usize);
         let mut stage_sums: Vec<f64> = Vec::new();
+        let mut observer_seconds = 0.0;
         for b in 0..per_epoch {
             let hb = make_batch(&data.train, &pipe, &plan, epoch, &order, b);
             let n = hb.labels.len();
@@ -398,7 +404,7 @@ pub fn train(
                 bar.set_message(format!("loss {:.4}", report.loss));
             }
             if b + 1 < per_epoch {
-                notify(
+                observer_seconds += notify(
                     observers,
                     &learner,
                     state.step,
@@ -413,7 +419,7 @@ pub fn train(
         let valid = learner.valid();
         let (test_accuracy, heads) = accuracies(&valid, &test_inputs, &eval_device);
         state.epoch = epoch;
-        notify(
+        observer_seconds += notify(
             observers,
             &learner,
             state.step,
@@ -431,6 +437,7 @@ pub fn train(
             stage_head_accuracy: heads,
             lr,
             seconds: t0.elapsed().as_secs_f64(),
+            observer_seconds,
         };
         tracing::info!(run = %cfg.name, epoch, loss = m.loss, train_acc = m.train_accuracy, test_acc = m.test_accuracy, "epoch done");
         write_json_line(&metrics_path, &m)?;
