@@ -101,18 +101,27 @@ impl Regularized {
     /// From a centered Gram matrix: the Cholesky form (eigendecomposition as fallback when
     /// rounding left K̃ + εnI not positive definite).
     pub fn from_centered(kc: &Mat<f64>, eps: f64) -> Result<Self> {
+        Self::from_centered_owned(kc.clone(), eps)
+    }
+
+    /// [`Regularized::from_centered`], consuming the matrix (no copy on the hot path).
+    pub fn from_centered_owned(mut kc: Mat<f64>, eps: f64) -> Result<Self> {
         let n = kc.nrows();
         let c = eps * n as f64;
-        let mut a = kc.clone();
         for i in 0..n {
-            a[(i, i)] += c;
+            kc[(i, i)] += c;
         }
-        match a.llt(Side::Lower) {
+        match kc.llt(Side::Lower) {
             Ok(llt) => Ok(Regularized::Cholesky {
                 l: llt.L().to_owned(),
                 c,
             }),
-            Err(_) => Self::from_centered_eigen(kc, eps),
+            Err(_) => {
+                for i in 0..n {
+                    kc[(i, i)] -= c;
+                }
+                Self::from_centered_eigen(&kc, eps)
+            }
         }
     }
 

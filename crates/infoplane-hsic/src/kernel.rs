@@ -246,6 +246,58 @@ impl Kernel {
     /// Squared distances come from ‖a‖² + ‖b‖² − 2⟨a, b⟩ (one matmul); the kernel is applied
     /// on the backend too, except for `median`, whose median is taken on the host.
     pub fn gram_tensor(&self, x: Tensor<2>) -> Mat<f64> {
+        match self.gram_tensor_values(x) {
+            Ok((n, v)) => {
+                let mut k = Mat::<f64>::zeros(n, n);
+                // Column j from row j (sequential reads): the transpose, and K is symmetric.
+                for j in 0..n {
+                    for (dst, &src) in k.col_as_slice_mut(j).iter_mut().zip(&v[j * n..(j + 1) * n])
+                    {
+                        *dst = src as f64;
+                    }
+                }
+                k
+            }
+            Err(k) => k,
+        }
+    }
+
+    /// H K H of [`Kernel::gram_tensor`], centered in f64 while converting (one pass, no copy).
+    pub fn centered_gram_tensor(&self, x: Tensor<2>) -> Mat<f64> {
+        let (n, v) = match self.gram_tensor_values(x) {
+            Ok(nv) => nv,
+            Err(k) => return center(&k),
+        };
+        let inv = 1.0 / n as f64;
+        let mut row = vec![0.0f64; n];
+        let mut col = vec![0.0f64; n];
+        for r in 0..n {
+            let vr = &v[r * n..(r + 1) * n];
+            row[r] = vr.iter().map(|&x| x as f64).sum::<f64>() * inv;
+            for (c, &x) in col.iter_mut().zip(vr) {
+                *c += x as f64 * inv;
+            }
+        }
+        let all = row.iter().sum::<f64>() * inv;
+        // out[i, j] = K[j, i]: row means of `out` are column means of K and vice versa.
+        let mut out = Mat::<f64>::zeros(n, n);
+        for j in 0..n {
+            let base = all - row[j];
+            for ((dst, &src), ci) in out
+                .col_as_slice_mut(j)
+                .iter_mut()
+                .zip(&v[j * n..(j + 1) * n])
+                .zip(&col)
+            {
+                *dst = src as f64 + base - ci;
+            }
+        }
+        out
+    }
+
+    /// The kernel values on the backend, downloaded as row-major f32 (`Ok`), or — for the
+    /// median kernel, finished on the host — the f64 Gram matrix (`Err`).
+    fn gram_tensor_values(&self, x: Tensor<2>) -> std::result::Result<(usize, Vec<f32>), Mat<f64>> {
         let [n, d] = x.dims();
         let g = x.clone().matmul(x.clone().transpose());
         let k = if self.kind == KernelKind::Linear {
@@ -263,18 +315,20 @@ impl Kernel {
                     for i in 0..n {
                         d2[(i, i)] = 0.0;
                     }
-                    return self.gram_from_sqdist(&d2, d);
+                    return Err(self.gram_from_sqdist(&d2, d));
                 }
             }
         };
-        let mut k = to_mat(k, n);
+        let mut v: Vec<f32> = k
+            .try_into_vec_as::<f32>()
+            .expect("a float tensor converts to f32");
         if self.kind != KernelKind::Linear {
             // The diagonal is exactly k(a, a) = 1; the matmul form leaves rounding there.
             for i in 0..n {
-                k[(i, i)] = 1.0;
+                v[i * n + i] = 1.0;
             }
         }
-        k
+        Ok((n, v))
     }
 }
 

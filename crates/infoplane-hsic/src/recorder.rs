@@ -15,7 +15,7 @@ use burn::tensor::Tensor;
 
 use crate::error::{HsicError, Result};
 use crate::estimators::{Regularized, mean_std};
-use crate::kernel::{Kernel, Samples, center};
+use crate::kernel::{Kernel, Samples};
 
 /// Kernel settings of an information plane.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -182,7 +182,7 @@ impl InfoPlaneRecorder {
         (0..self.r_x.len())
             .map(|b| {
                 let tb = t.clone().narrow(0, b * bs, bs);
-                let k = self.settings.kernel_t.gram_tensor(tb);
+                let k = self.settings.kernel_t.centered_gram_tensor(tb);
                 if k.col_iter().any(|c| c.iter().any(|v| !v.is_finite())) {
                     return Err(HsicError::NonFinite {
                         what: "representation Gram matrix".into(),
@@ -191,7 +191,7 @@ impl InfoPlaneRecorder {
                         value: f64::NAN,
                     });
                 }
-                let r_t = Regularized::from_centered(&center(&k), self.settings.eps)?;
+                let r_t = Regularized::from_centered_owned(k, self.settings.eps)?;
                 Ok((r_t.nhsic(&self.r_x[b]), r_t.nhsic(&self.r_y[b])))
             })
             .collect()
