@@ -371,15 +371,7 @@ impl Locator {
                     return Ok(d);
                 }
             }
-            if let Some(file) = missing_file(name, dir) {
-                return Err(DataError::MissingFile {
-                    dataset: name.to_string(),
-                    dir: dir.clone(),
-                    file,
-                    layout: name.layout().join(", "),
-                    hint: name.hint(),
-                });
-            }
+            check_layout(name, dir)?;
         }
         Err(DataError::NotFound {
             dataset: name.to_string(),
@@ -409,6 +401,20 @@ fn missing_file(name: DatasetName, dir: &Path) -> Option<String> {
         }
     }
     None
+}
+
+/// An error naming the first file of the layout that `dir` lacks.
+fn check_layout(name: DatasetName, dir: &Path) -> Result<()> {
+    match missing_file(name, dir) {
+        None => Ok(()),
+        Some(file) => Err(DataError::MissingFile {
+            dataset: name.to_string(),
+            dir: dir.into(),
+            file,
+            layout: name.layout().join(", "),
+            hint: name.hint(),
+        }),
+    }
 }
 
 fn read_idx_split(dir: &Path, prefix: &str, classes: usize) -> Result<Split> {
@@ -455,15 +461,7 @@ fn cifar_split(r: CifarRecords) -> Split {
 
 /// Reads a dataset from a directory that holds its files (see [`DatasetName::layout`]).
 pub fn load_from_dir(name: DatasetName, dir: &Path) -> Result<Dataset> {
-    if let Some(file) = missing_file(name, dir) {
-        return Err(DataError::MissingFile {
-            dataset: name.to_string(),
-            dir: dir.into(),
-            file,
-            layout: name.layout().join(", "),
-            hint: name.hint(),
-        });
-    }
+    check_layout(name, dir)?;
     let classes = name.num_classes();
     let (train, test) = match name {
         DatasetName::Mnist10k | DatasetName::Mnist | DatasetName::FashionMnist => (

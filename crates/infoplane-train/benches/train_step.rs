@@ -2,6 +2,7 @@
 //! CPU backend. `cargo bench -p infoplane-train --bench train_step`; compare with
 //! `scripts/train_step_torch.py` run in the same session (BENCHMARKS.md).
 
+use burn::module::Module;
 use burn::optim::AdamConfig;
 use burn::tensor::{Device, Distribution, Int, Tensor};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -48,6 +49,26 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    // Where an E2E step's time goes: forward alone (no autodiff), forward + backward, and the
+    // full step above adds the optimizer update.
+    let model = LeNet5Config {
+        in_channels: 3,
+        image_size: 32,
+        num_classes: 10,
+    }
+    .init(&device);
+    let plain = model.valid();
+    let xp = x.clone().without_autodiff();
+    g.bench_function("e2e_forward_only", |b| {
+        b.iter(|| plain.forward(xp.clone()).into_data())
+    });
+    g.bench_function("e2e_forward_backward", |b| {
+        b.iter(|| {
+            let loss =
+                infoplane_train::strategies::cross_entropy(model.forward(x.clone()), y.clone());
+            loss.backward()
+        })
+    });
     g.finish();
 }
 
