@@ -49,13 +49,17 @@ fn batch(device: &Device) -> (Tensor<4>, burn::tensor::Tensor<1, burn::tensor::I
 #[test]
 fn layerwise_gradients_do_not_cross_stages_but_e2e_gradients_do() {
     let device = Device::flex().autodiff();
-    let model = LeNet5Config {
-        in_channels: 1,
-        image_size: 28,
-        num_classes: 10,
-    }
-    .init(&device);
-    let learner = Learner::new(model, Some(HeadKind::Linear), &device);
+    // Parameters are drawn under the library's init lock, so parallel tests keep their seeds.
+    let learner = infoplane::train::init::seeded(&device, 0, |d| {
+        let model = LeNet5Config {
+            in_channels: 1,
+            image_size: 28,
+            num_classes: 10,
+        }
+        .init(d);
+        Learner::new(model, Some(HeadKind::Linear), d)
+    });
+
     let (x, y) = batch(&device);
     // Layer-wise: the local loss of stage 2 (index 1) through its head.
     let t1 = learner

@@ -1,6 +1,8 @@
 //! Deterministic initialization. burn draws parameters lazily from a process-wide generator;
 //! seeding and drawing happen here under one lock, in field order, so a seed gives the same
-//! weights whatever else the process (or a parallel test) is doing.
+//! weights whatever else the process is doing — provided that other code drawing from burn's
+//! generator in parallel threads also goes through [`seeded`] (every parameter the library
+//! creates does).
 
 use std::sync::Mutex;
 
