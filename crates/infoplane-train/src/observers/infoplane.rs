@@ -64,9 +64,17 @@ impl Observer for InfoPlaneObserver {
         if !wanted {
             return Ok(());
         }
+        let t0 = std::time::Instant::now();
         let reps = representations(ctx.learner, &self.inputs, ctx.device);
+        let t1 = std::time::Instant::now();
         let stages = ctx.learner.model.names.iter().cloned().zip(reps).collect();
         self.recorder.record(ctx.step, ctx.epoch, stages)?;
+        tracing::debug!(
+            step = ctx.step,
+            forward_ms = (t1 - t0).as_secs_f64() * 1e3,
+            nhsic_ms = t1.elapsed().as_secs_f64() * 1e3,
+            "information plane measured"
+        );
         Ok(())
     }
 }
