@@ -238,3 +238,16 @@ fn bad_inputs_are_errors() {
     );
     assert!(nhsic(&x, &x, &k, &k, 0.0).is_err());
 }
+
+#[test]
+fn an_indefinite_gram_falls_back_to_the_eigendecomposition() {
+    // −I is far from positive semi-definite: the in-place Cholesky refuses it, the borrowing
+    // constructor falls back to the eigendecomposition, which clamps λ < 0 to 0 (R = 0).
+    let n = 8;
+    let neg = Mat::from_fn(n, n, |i, j| if i == j { -1.0 } else { 0.0 });
+    assert!(Regularized::from_centered_owned(neg.clone(), EPS).is_err());
+    let r = Regularized::from_centered(&neg, EPS).unwrap();
+    let x = gaussian(n, 2, 3);
+    let rx = Regularized::new(&rbf(), &x, EPS).unwrap();
+    assert_eq!(r.nhsic(&rx), 0.0);
+}

@@ -101,28 +101,50 @@ impl Regularized {
     /// From a centered Gram matrix: the Cholesky form (eigendecomposition as fallback when
     /// rounding left K̃ + εnI not positive definite).
     pub fn from_centered(kc: &Mat<f64>, eps: f64) -> Result<Self> {
-        Self::from_centered_owned(kc.clone(), eps)
+        let n = kc.nrows();
+        let c = eps * n as f64;
+        let mut a = kc.clone();
+        for i in 0..n {
+            a[(i, i)] += c;
+        }
+        match a.llt(Side::Lower) {
+            Ok(llt) => Ok(Regularized::Cholesky {
+                l: llt.L().to_owned(),
+                c,
+            }),
+            Err(_) => Self::from_centered_eigen(kc, eps),
+        }
     }
 
-    /// [`Regularized::from_centered`], consuming the matrix (no copy on the hot path).
+    /// [`Regularized::from_centered`], consuming the matrix and factoring it in place (no copy
+    /// on the hot path). Fails, instead of falling back, when K̃ + εnI is not positive
+    /// definite: the matrix is overwritten by then; use [`Regularized::from_centered`] again.
     pub fn from_centered_owned(mut kc: Mat<f64>, eps: f64) -> Result<Self> {
+        use faer::linalg::cholesky::llt::factor::{cholesky_in_place, cholesky_in_place_scratch};
         let n = kc.nrows();
         let c = eps * n as f64;
         for i in 0..n {
             kc[(i, i)] += c;
         }
-        match kc.llt(Side::Lower) {
-            Ok(llt) => Ok(Regularized::Cholesky {
-                l: llt.L().to_owned(),
-                c,
-            }),
-            Err(_) => {
-                for i in 0..n {
-                    kc[(i, i)] -= c;
-                }
-                Self::from_centered_eigen(&kc, eps)
-            }
-        }
+        let par = faer::get_global_parallelism();
+        let mut buf = faer::dyn_stack::MemBuffer::new(cholesky_in_place_scratch::<f64>(
+            n,
+            par,
+            Default::default(),
+        ));
+        let stack = faer::dyn_stack::MemStack::new(&mut buf);
+        cholesky_in_place(
+            kc.as_mut(),
+            Default::default(),
+            par,
+            stack,
+            Default::default(),
+        )
+        .map_err(|e| {
+            HsicError::LinearAlgebra(format!("K̃ + εnI is not positive definite ({e:?})"))
+        })?;
+        // Only the lower triangle holds L; the triangular solves read nothing else.
+        Ok(Regularized::Cholesky { l: kc, c })
     }
 
     /// From a centered Gram matrix by its eigendecomposition: M = U diag(√(λ⁺/(λ⁺ + εn)))

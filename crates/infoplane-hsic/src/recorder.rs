@@ -191,7 +191,18 @@ impl InfoPlaneRecorder {
                         value: f64::NAN,
                     });
                 }
-                let r_t = Regularized::from_centered_owned(k, self.settings.eps)?;
+                let r_t = match Regularized::from_centered_owned(k, self.settings.eps) {
+                    Ok(r) => r,
+                    // Rounding left K̃ + εnI indefinite: again, with the eigendecomposition
+                    // fallback (rare; the in-place factorization overwrote the matrix).
+                    Err(_) => Regularized::from_centered(
+                        &self
+                            .settings
+                            .kernel_t
+                            .centered_gram_tensor(t.clone().narrow(0, b * bs, bs)),
+                        self.settings.eps,
+                    )?,
+                };
                 Ok((r_t.nhsic(&self.r_x[b]), r_t.nhsic(&self.r_y[b])))
             })
             .collect()
