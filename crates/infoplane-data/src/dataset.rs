@@ -344,11 +344,12 @@ impl Locator {
         c
     }
 
-    /// Finds the directory holding `name`'s files. With an explicit `data_dir`, a directory
-    /// that lacks a file is an error naming that file; otherwise directories that do not exist
-    /// are skipped.
+    /// Finds the directory holding `name`'s files: the first candidate that holds all of them.
+    /// When none does, the first candidate folder that exists but lacks a file gives an error
+    /// naming that file; an explicit `data_dir` that is not a folder is an error too.
     pub fn locate(&self, name: DatasetName) -> Result<PathBuf> {
         let candidates = self.candidates(name);
+        let mut incomplete: Option<PathBuf> = None;
         for dir in &candidates {
             if !dir.is_dir() {
                 if self.data_dir.is_some() {
@@ -371,7 +372,12 @@ impl Locator {
                     return Ok(d);
                 }
             }
-            check_layout(name, dir)?;
+            // An incomplete folder (say, an interrupted download) does not hide a complete
+            // one further down the list; it is reported only when none is found.
+            incomplete.get_or_insert_with(|| dir.clone());
+        }
+        if let Some(dir) = incomplete {
+            check_layout(name, &dir)?;
         }
         Err(DataError::NotFound {
             dataset: name.to_string(),
