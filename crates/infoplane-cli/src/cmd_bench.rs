@@ -12,21 +12,28 @@ use infoplane_train::Learner;
 use infoplane_train::strategies::{EndToEnd, LayerwiseSimultaneous, Strategy};
 
 /// Options of the command.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
     /// e2e or layerwise.
+    #[arg(long, default_value = "e2e")]
     pub strategy: String,
-    /// lenet5 or mlp.
+    /// lenet5 (32x32 inputs) or mlp (28x28 inputs).
+    #[arg(long, default_value = "lenet5")]
     pub arch: String,
     /// Batch size.
+    #[arg(long, default_value_t = 128)]
     pub batch: usize,
-    /// Timed steps.
+    /// Timed steps (after a warm-up of a fifth as many, at least 3).
+    #[arg(long, default_value_t = 50)]
     pub steps: usize,
-    /// Input channels (lenet5).
+    /// Input channels of lenet5.
+    #[arg(long, default_value_t = 3)]
     pub channels: usize,
-    /// MLP width.
+    /// Hidden width of mlp.
+    #[arg(long, default_value_t = 1024)]
     pub width: usize,
-    /// MLP depth.
+    /// Layers of mlp.
+    #[arg(long, default_value_t = 5)]
     pub depth: usize,
 }
 

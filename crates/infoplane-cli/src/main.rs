@@ -119,27 +119,8 @@ enum Command {
     },
     /// Time training steps on random data: images/s and peak memory (one strategy per process).
     BenchStep {
-        /// e2e or layerwise.
-        #[arg(long, default_value = "e2e")]
-        strategy: String,
-        /// lenet5 (32x32 inputs) or mlp (28x28 inputs).
-        #[arg(long, default_value = "lenet5")]
-        arch: String,
-        /// Batch size.
-        #[arg(long, default_value_t = 128)]
-        batch: usize,
-        /// Timed steps (after a warm-up of a fifth as many, at least 3).
-        #[arg(long, default_value_t = 50)]
-        steps: usize,
-        /// Input channels of lenet5.
-        #[arg(long, default_value_t = 3)]
-        channels: usize,
-        /// Hidden width of mlp.
-        #[arg(long, default_value_t = 1024)]
-        width: usize,
-        /// Layers of mlp.
-        #[arg(long, default_value_t = 5)]
-        depth: usize,
+        #[command(flatten)]
+        args: cmd_bench::BenchArgs,
         #[command(flatten)]
         backend: BackendArgs,
     },
@@ -354,30 +335,9 @@ fn run(cli: Cli) -> Result<()> {
             println!("wrote {}", p.display());
             Ok(())
         }
-        Command::BenchStep {
-            strategy,
-            arch,
-            batch,
-            steps,
-            channels,
-            width,
-            depth,
-            backend,
-        } => {
+        Command::BenchStep { args, backend } => {
             let (device, label) = backend.resolve()?;
-            cmd_bench::run(
-                &cmd_bench::BenchArgs {
-                    strategy,
-                    arch,
-                    batch,
-                    steps,
-                    channels,
-                    width,
-                    depth,
-                },
-                &device,
-                &label,
-            )
+            cmd_bench::run(&args, &device, &label)
         }
         Command::Reproduce { command } => match command {
             ReproduceCommand::Quick {
