@@ -151,7 +151,7 @@ fn fetch_into(files: &[&(&str, &str, &str, &str)], dir: &Path) -> Result<(), Str
                 .arg("-xzf")
                 .arg(&dst)
                 .arg("-C")
-                .arg(&dir)
+                .arg(dir)
                 .status()
                 .map_err(|e| format!("could not run tar: {e}"))?;
             if !status.success() {

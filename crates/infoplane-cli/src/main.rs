@@ -109,6 +109,12 @@ enum Command {
         /// Override `data.data_dir`.
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Override `optim.lr`.
+        #[arg(long)]
+        lr: Option<f64>,
+        /// Override `batch_size`.
+        #[arg(long)]
+        batch_size: Option<usize>,
         #[command(flatten)]
         backend: BackendArgs,
     },
@@ -272,6 +278,8 @@ fn run(cli: Cli) -> Result<()> {
             strategy,
             dataset,
             data_dir,
+            lr,
+            batch_size,
             backend,
         } => {
             let mut cfg = infoplane_train::TrainConfig::from_file(&config)?;
@@ -291,6 +299,12 @@ fn run(cli: Cli) -> Result<()> {
             }
             if data_dir.is_some() {
                 cfg.data.data_dir = data_dir;
+            }
+            if let Some(lr) = lr {
+                cfg.optim.lr = lr;
+            }
+            if let Some(b) = batch_size {
+                cfg.batch_size = b;
             }
             cfg.validate()?;
             let (device, label) = backend.resolve()?;

@@ -196,7 +196,7 @@ impl Kernel {
 
     /// The kernel value from a squared distance `d2` (RBF family), for dimension `d` and
     /// median `m` (only used by `median`).
-    fn from_sqdist(&self, d2: f64, d: usize, m: f64) -> f64 {
+    fn value_at_sqdist(&self, d2: f64, d: usize, m: f64) -> f64 {
         let s2 = 2.0 * self.sigma * self.sigma;
         match self.kind {
             KernelKind::Rbf => (-d2 / s2).exp(),
@@ -238,7 +238,7 @@ impl Kernel {
         } else {
             1.0
         };
-        Mat::from_fn(n, n, |i, j| self.from_sqdist(d2[(i, j)], d, m))
+        Mat::from_fn(n, n, |i, j| self.value_at_sqdist(d2[(i, j)], d, m))
     }
 
     /// The Gram matrix computed on `x`'s backend in f32 (`x`: n × d), returned in f64.
@@ -353,18 +353,18 @@ pub fn center(k: &Mat<f64>) -> Mat<f64> {
     let n = k.nrows();
     let mut row = vec![0.0; n];
     let mut col = vec![0.0; n];
-    for j in 0..n {
+    for (j, cj) in col.iter_mut().enumerate() {
         let c = k.col_as_slice(j);
-        col[j] = c.iter().sum::<f64>() / n as f64;
+        *cj = c.iter().sum::<f64>() / n as f64;
         for (r, v) in row.iter_mut().zip(c) {
             *r += v / n as f64;
         }
     }
     let all = row.iter().sum::<f64>() / n as f64;
     let mut out = k.clone();
-    for j in 0..n {
-        for (i, v) in out.col_as_slice_mut(j).iter_mut().enumerate() {
-            *v += all - row[i] - col[j];
+    for (j, cj) in col.iter().enumerate() {
+        for (v, ri) in out.col_as_slice_mut(j).iter_mut().zip(&row) {
+            *v += all - ri - cj;
         }
     }
     out

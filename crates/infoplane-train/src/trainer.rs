@@ -298,12 +298,10 @@ pub fn train(
         metrics = read_metrics(&metrics_path)?;
         tracing::info!(epoch = ep, step = st, "resumed from checkpoint");
     } else {
-        // Observers own their files (and were created before this call); the loop owns these.
-        for f in ["metrics.jsonl"] {
-            let p = run_dir.join(f);
-            if p.exists() {
-                std::fs::remove_file(&p).map_err(|e| TrainError::io(&p, e))?;
-            }
+        // Observers own their files (and were created before this call); the loop owns the
+        // metrics and the checkpoint.
+        if metrics_path.exists() {
+            std::fs::remove_file(&metrics_path).map_err(|e| TrainError::io(&metrics_path, e))?;
         }
         let cp = checkpoint_dir(run_dir);
         if cp.exists() {

@@ -58,7 +58,7 @@ impl Observer for InfoPlaneObserver {
     fn on_eval(&mut self, ctx: &EvalContext<'_>) -> Result<()> {
         let wanted = match ctx.point {
             EvalPoint::Start => true,
-            EvalPoint::Step => self.every_steps > 0 && ctx.step % self.every_steps == 0,
+            EvalPoint::Step => self.every_steps > 0 && ctx.step.is_multiple_of(self.every_steps),
             EvalPoint::EpochEnd => self.per_epoch,
         };
         if !wanted {
