@@ -293,8 +293,9 @@ pub fn quick(a: &QuickArgs, device: &Device) -> Result<()> {
     );
     let _ = writeln!(
         r,
-        "- Kernel convention: {}. nHSIC is compared across runs only at the same n, ε and kernel; it is not bounded by 1 (≤ C−1 = 9 against one-hot labels).",
-        c.infoplane.settings().describe()
+        "- Kernel convention: {}. nHSIC is compared across runs only at the same n, ε and kernel; it is not bounded by 1 (≤ C−1 = {} against one-hot labels of C classes).",
+        c.infoplane.settings().describe(),
+        c.data.dataset.num_classes() - 1
     );
     let _ = writeln!(
         r,
