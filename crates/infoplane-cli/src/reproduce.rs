@@ -171,6 +171,9 @@ fn write_atomic(path: &Path, text: &str) -> Result<()> {
 /// Runs the quick reproduction into `a.out`.
 pub fn quick(a: &QuickArgs, device: &Device) -> Result<()> {
     let t0 = Instant::now();
+    // Check both configs and find the data before anything is written.
+    let configs = [quick_config(a, "e2e")?, quick_config(a, "layerwise")?];
+    infoplane_data::Locator::standard(a.data_dir.clone()).locate(configs[0].data.dataset)?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     // Results of an earlier run must not look like this run's while it is under way.
     for f in ["summary.json", "report.md"] {
@@ -180,9 +183,8 @@ pub fn quick(a: &QuickArgs, device: &Device) -> Result<()> {
         }
     }
     let mut summaries = Vec::new();
-    let mut configs = Vec::new();
-    for strategy in ["e2e", "layerwise"] {
-        let cfg = quick_config(a, strategy)?;
+    for cfg in &configs {
+        let strategy = cfg.strategy.as_str();
         let dir = a.out.join("runs").join(strategy);
         eprintln!(
             "== training {strategy} ({} epochs, {}) into {}",
@@ -191,7 +193,7 @@ pub fn quick(a: &QuickArgs, device: &Device) -> Result<()> {
             dir.display()
         );
         let s = infoplane_train::run(
-            &cfg,
+            cfg,
             device,
             &dir,
             &RunOptions {
@@ -206,7 +208,6 @@ pub fn quick(a: &QuickArgs, device: &Device) -> Result<()> {
             s.wall_seconds
         );
         summaries.push(s);
-        configs.push(cfg);
     }
     let runs = vec![
         read_run(&a.out.join("runs/e2e"))?,
