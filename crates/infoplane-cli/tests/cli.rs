@@ -141,6 +141,28 @@ fn bad_input_is_a_clear_error_with_non_zero_exit() {
     assert!(!o.status.success() && text(&o).contains("unknown dataset `imagenet`"));
     let o = infoplane(&["train", "--config", "/nonexistent.toml"], repo());
     assert!(!o.status.success() && text(&o).contains("/nonexistent.toml"));
+    // Missing data: a clear error, and no output folder that could pass for a result.
+    let out = dir.path().join("never");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let o = infoplane(
+        &[
+            "reproduce",
+            "quick",
+            "--tiny",
+            "--data-dir",
+            empty.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        repo(),
+    );
+    assert!(
+        !o.status.success() && text(&o).contains("train-images-idx3-ubyte"),
+        "{}",
+        text(&o)
+    );
+    assert!(!out.exists());
     let o = infoplane(
         &["reproduce", "quick", "--backend", "wgpu", "--tiny"],
         repo(),
