@@ -23,6 +23,15 @@ fn gunzip(path: &Path) -> Vec<u8> {
     out
 }
 
+/// The bundled mnist-10k, read from the checkout.
+fn mnist_10k() -> infoplane::data::Dataset {
+    load(
+        DatasetName::Mnist10k,
+        &only(&repo().join("datasets/mnist-10k")),
+    )
+    .unwrap()
+}
+
 fn only(dir: &Path) -> Locator {
     Locator {
         data_dir: Some(dir.to_path_buf()),
@@ -275,11 +284,7 @@ fn search_order_prefers_env_then_repo() {
 
 #[test]
 fn seeded_batches_with_augmentation_repeat() {
-    let d = load(
-        DatasetName::Mnist10k,
-        &only(&repo().join("datasets/mnist-10k")),
-    )
-    .unwrap();
+    let d = mnist_10k();
     let small = d.train.subset(300, 1);
     assert_eq!(small.len(), 300);
     assert_eq!(small, d.train.subset(300, 1));
@@ -313,11 +318,7 @@ fn rings_are_generated() {
 #[test]
 fn splits_serve_burns_dataset_trait() {
     use burn::data::dataset::Dataset;
-    let d = load(
-        DatasetName::Mnist10k,
-        &only(&repo().join("datasets/mnist-10k")),
-    )
-    .unwrap();
+    let d = mnist_10k();
     let p = Pipeline {
         pad_to: Some(32),
         normalize: None,
