@@ -24,7 +24,7 @@ fn gunzip(path: &Path) -> Vec<u8> {
 }
 
 /// The bundled mnist-10k, read from the checkout.
-fn mnist_10k() -> infoplane::data::Dataset {
+pub fn mnist_10k() -> infoplane::data::Dataset {
     load(
         DatasetName::Mnist10k,
         &only(&repo().join("datasets/mnist-10k")),
@@ -64,6 +64,12 @@ fn mnist_10k_counts_classes_and_bytes() {
 fn fashion_mnist_from_the_debian_package() {
     let dir = Path::new("/usr/share/datasets/fashion-mnist");
     if !dir.join("train-images-idx3-ubyte.gz").exists() {
+        // .ci/run installs the package and sets this variable: there, absence is a failure.
+        assert!(
+            std::env::var_os("INFOPLANE_REQUIRE_FASHION_MNIST").is_none(),
+            "INFOPLANE_REQUIRE_FASHION_MNIST is set but {} holds no Fashion-MNIST (apt-get install dataset-fashion-mnist)",
+            dir.display()
+        );
         eprintln!("skipped: dataset-fashion-mnist is not installed (.ci/run installs it)");
         return;
     }
@@ -241,6 +247,26 @@ fn bad_files_give_typed_errors_naming_the_file() {
         e.to_string().contains("cargo xtask data fetch cifar10"),
         "{e}"
     );
+    // Images of 0x28 pixels: a header describing no data is refused, not loaded.
+    let d6 = tmp.path().join("zero");
+    write_idx_dir(&d6, 3, 3);
+    std::fs::write(
+        d6.join("train-images-idx3-ubyte"),
+        encode_images(10, 0, 28, &[]),
+    )
+    .unwrap();
+    let e = load_from_dir(DatasetName::Mnist, &d6).unwrap_err();
+    assert!(matches!(e, DataError::BadHeader { .. }), "{e}");
+    assert!(
+        e.to_string().contains("train-images-idx3-ubyte") && e.to_string().contains("0x28"),
+        "{e}"
+    );
+    // Sizes that overflow 64 bits are refused before anything is allocated.
+    let mut huge = encode_images(1, 1, 1, &[0]);
+    huge[4..16].copy_from_slice(&[0xff; 12]);
+    std::fs::write(d6.join("train-images-idx3-ubyte"), &huge).unwrap();
+    let e = load_from_dir(DatasetName::Mnist, &d6).unwrap_err();
+    assert!(e.to_string().contains("overflow"), "{e}");
     // Missing directory.
     let e = load(DatasetName::Mnist, &only(&tmp.path().join("nope"))).unwrap_err();
     assert!(matches!(e, DataError::NotFound { .. }), "{e}");

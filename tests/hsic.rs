@@ -251,3 +251,89 @@ fn an_indefinite_gram_falls_back_to_the_eigendecomposition() {
     let rx = Regularized::new(&rbf(), &x, EPS).unwrap();
     assert_eq!(r.nhsic(&rx), 0.0);
 }
+
+#[test]
+fn the_recorder_mean_equals_nhsic_per_batch_by_hand() {
+    use infoplane::hsic::{InfoPlaneRecorder, PlaneSettings};
+    let (n, bs) = (64, 16);
+    let x = gaussian(n, 6, 7);
+    let t = gaussian(n, 5, 8);
+    let labels: Vec<usize> = (0..n).map(|i| (i * 7) % 4).collect();
+    let y = Samples::one_hot(&labels, 4);
+    let settings = PlaneSettings {
+        batch: bs,
+        ..Default::default()
+    };
+    let mut rec = InfoPlaneRecorder::new(&x, &labels, 4, settings, None).unwrap();
+    let tensor = burn::tensor::Tensor::<2>::from_data(
+        burn::tensor::TensorData::new(t.values.iter().map(|&v| v as f32).collect::<Vec<_>>(), [n, 5]),
+        &burn::tensor::Device::flex(),
+    );
+    let p = rec.record(0, 0.0, vec![("t".into(), tensor)]).unwrap().remove(0);
+    let (kx, ky) = (Kernel::default_x(), Kernel::default_y());
+    let per_batch = |other: &Samples, k: &Kernel| -> Vec<f64> {
+        (0..n / bs)
+            .map(|b| {
+                let rows = b * bs..(b + 1) * bs;
+                nhsic(&other.rows(rows.clone()), &t.rows(rows), k, &kx, EPS).unwrap()
+            })
+            .collect()
+    };
+    for (vals, mean, std) in [
+        (per_batch(&x, &kx), p.nhsic_x, p.nhsic_x_std),
+        (per_batch(&y, &ky), p.nhsic_y, p.nhsic_y_std),
+    ] {
+        let m = vals.iter().sum::<f64>() / vals.len() as f64;
+        let s = (vals.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / vals.len() as f64).sqrt();
+        assert!((mean - m).abs() < 1e-4 * m, "{mean} vs {m}");
+        assert!((std - s).abs() < 1e-3 * m, "{std} vs {s}");
+    }
+    assert_eq!(p.batches, 4);
+}
+
+/// The gradient of nHSIC with respect to a representation z, through the dimension-scaled RBF
+/// kernel: ∂/∂zᵢ = Σⱼ (Gᵢⱼ + Gⱼᵢ) Kᵢⱼ (−(zᵢ − zⱼ)/(σ²d)), G = ∂nHSIC/∂K.
+fn grad_through_kernel(z: &Samples, sigma: f64, g: &Mat<f64>, k: &Mat<f64>) -> Vec<f64> {
+    let (n, d) = (z.n, z.d);
+    let mut out = vec![0.0; n * d];
+    for i in 0..n {
+        for j in 0..n {
+            let w = (g[(i, j)] + g[(j, i)]) * k[(i, j)] / (sigma * sigma * d as f64);
+            for c in 0..d {
+                out[i * d + c] -= w * (z.values[i * d + c] - z.values[j * d + c]);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_nhsic_gradient_matches_central_finite_differences() {
+    use infoplane::hsic::nhsic_gradient;
+    let (n, d, sigma) = (10, 3, 0.7);
+    let kz = Kernel {
+        kind: KernelKind::RbfDimscaled,
+        sigma,
+    };
+    let z = gaussian(n, d, 11);
+    let r = gaussian(n, 4, 12);
+    let reference = Regularized::new(&Kernel::default_x(), &r, EPS).unwrap();
+    let value = |z: &Samples| nhsic_gradient(&kz.gram(z), &reference, EPS).unwrap().0;
+    // The value is nHSIC itself.
+    let (v, g) = nhsic_gradient(&kz.gram(&z), &reference, EPS).unwrap();
+    let direct = nhsic(&z, &r, &kz, &Kernel::default_x(), EPS).unwrap();
+    assert!((v - direct).abs() < 1e-9 * direct.abs().max(1.0), "{v} vs {direct}");
+    let analytic = grad_through_kernel(&z, sigma, &g, &kz.gram(&z));
+    let h = 1e-5;
+    let mut worst: f64 = 0.0;
+    let scale = analytic.iter().map(|a| a.abs()).fold(0.0, f64::max);
+    for (idx, a) in analytic.iter().enumerate() {
+        let mut zp = z.clone();
+        zp.values[idx] += h;
+        let mut zm = z.clone();
+        zm.values[idx] -= h;
+        let fd = (value(&zp) - value(&zm)) / (2.0 * h);
+        worst = worst.max((fd - a).abs() / scale);
+    }
+    assert!(worst < 1e-4, "relative error {worst}");
+}

@@ -1,99 +1,199 @@
-//! Training: gradients stop between stages in layer-wise mode, training lowers the loss,
-//! checkpoints round-trip, resume equals an uninterrupted run, configs are checked.
+//! Training: gradients stop between stages in layer-wise mode, one layer-wise step equals the
+//! per-stage updates of the local losses, E2E and layer-wise start from the same weights,
+//! training lowers the loss, checkpoints round-trip, resume equals an uninterrupted run, run
+//! folders are never replaced or shared, configs are checked.
 
 use std::path::Path;
 
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::optim::GradientsParams;
-use burn::tensor::{Device, Gradients, Tensor};
-use infoplane::models::{HeadKind, LeNet5Config, Repr};
-use infoplane::train::strategies::cross_entropy;
-use infoplane::train::{Learner, RunOptions, TrainConfig, TrainError};
+use burn::optim::{GradientsParams, SgdConfig};
+use burn::tensor::{Device, Int, Tensor};
+use infoplane::models::Repr;
+use infoplane::train::config::OptimizerKind;
+use infoplane::train::losses::cross_entropy;
+use infoplane::train::strategies::{
+    DataShape, Layerwise, LayerwiseSpec, LocalObjective, TrainBatch, Trainee, build_network,
+    optimizer,
+};
+use infoplane::train::{OnExisting, RunOptions, Strategy, TrainConfig, TrainError};
 
-struct AnyGrad<'a> {
-    grads: &'a Gradients,
-    with: usize,
-    total: usize,
-}
+/// Every float parameter of a module, in visiting order.
+struct Collect(Vec<Vec<f32>>);
 
-impl ModuleVisitor for AnyGrad<'_> {
+impl ModuleVisitor for Collect {
     fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-        self.total += 1;
-        if p.val().grad(self.grads).is_some() {
-            self.with += 1;
-        }
+        self.0.push(p.val().try_into_vec_as::<f32>().unwrap());
     }
 }
 
-fn grads_of<M: Module>(m: &M, grads: &Gradients) -> (usize, usize) {
-    let mut v = AnyGrad {
-        grads,
-        with: 0,
-        total: 0,
+pub fn params<M: Module>(m: &M) -> Vec<Vec<f32>> {
+    let mut c = Collect(Vec::new());
+    m.visit(&mut c);
+    c.0
+}
+
+fn max_abs_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .flat_map(|(x, y)| x.iter().zip(y).map(|(p, q)| (p - q).abs()))
+        .fold(0.0, f32::max)
+}
+
+fn mnist_batch(n: usize, device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
+    let data = crate::data::mnist_10k();
+    let split = data.train.subset(n, 0);
+    let pipe = infoplane::data::Pipeline {
+        normalize: infoplane::data::Normalization::for_dataset(
+            infoplane::data::DatasetName::Mnist10k,
+        ),
+        ..Default::default()
     };
-    m.visit(&mut v);
-    (v.with, v.total)
+    infoplane::data::materialize(&split, &pipe).to_tensors(device)
 }
 
-fn batch(device: &Device) -> (Tensor<4>, burn::tensor::Tensor<1, burn::tensor::Int>) {
-    let data = infoplane::data::load(
-        infoplane::data::DatasetName::Mnist10k,
-        &infoplane::data::Locator::standard(None),
-    )
-    .unwrap();
-    let split = data.train.subset(16, 0);
-    let hb = infoplane::data::materialize(&split, &infoplane::data::Pipeline::default());
-    hb.to_tensors(device)
-}
-
-#[test]
-fn layerwise_gradients_do_not_cross_stages_but_e2e_gradients_do() {
-    let device = Device::flex().autodiff();
-    // Parameters are drawn under the library's init lock, so parallel tests keep their seeds.
-    let learner = infoplane::train::init::seeded(&device, 0, |d| {
-        let model = LeNet5Config {
-            in_channels: 1,
-            image_size: 28,
-            num_classes: 10,
-        }
-        .init(d);
-        Learner::new(model, Some(HeadKind::Linear), d)
-    });
-
-    let (x, y) = batch(&device);
-    // Layer-wise: the local loss of stage 2 (index 1) through its head.
-    let t1 = learner
-        .model
-        .forward_stage_detached(0, Repr::Map(x.clone()));
-    let t2 = learner.model.forward_stage_detached(1, t1);
-    let grads = cross_entropy(learner.stage_logits(1, t2), y.clone()).backward();
-    let (with0, total0) = grads_of(&learner.model.stages[0], &grads);
-    let (with1, total1) = grads_of(&learner.model.stages[1], &grads);
-    let (with_h1, _) = grads_of(&learner.heads[1], &grads);
-    assert_eq!(
-        (with0, total0),
-        (0, 2),
-        "stage 1 must get no gradient from stage 2's loss"
-    );
-    assert_eq!(with1, total1);
-    assert_eq!(with_h1, 2);
-    assert_eq!(grads_of(&learner.heads[0], &grads).0, 0);
-    // E2E: the output loss reaches the first stage.
-    let grads = cross_entropy(learner.model.forward(x), y).backward();
-    assert_eq!(grads_of(&learner.model.stages[0], &grads), (2, 2));
-    assert!(!GradientsParams::from_grads(grads, &learner.model.stages[0]).is_empty());
+fn config(text: &str) -> TrainConfig {
+    TrainConfig::from_toml(text).unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
 
 fn tiny_config(strategy: &str, epochs: usize) -> TrainConfig {
-    TrainConfig::from_toml(&format!(
-        "name = \"{strategy}\"\nstrategy = \"{strategy}\"\nepochs = {epochs}\nbatch_size = 64\nseed = 3\n\
+    config(&format!(
+        "name = \"{strategy}\"\nepochs = {epochs}\nbatch_size = 64\nseed = 3\n\
          [data]\ndataset = \"mnist-10k\"\nlimit_train = 1024\nlimit_test = 128\n\
          [model]\narch = \"lenet5\"\n\
+         [strategy]\nkind = \"{strategy}\"\n\
          [optim]\nlr = 2e-3\n\
          [infoplane]\nsamples = 128\nbatch = 64\nevery_steps = 3\n\
          [probe]\nepochs = 2\n"
     ))
-    .unwrap()
+}
+
+const MNIST_SHAPE: DataShape = DataShape {
+    input: [1, 28, 28],
+    classes: 10,
+};
+
+#[test]
+fn e2e_and_layerwise_start_from_identical_stage_weights() {
+    let device = Device::flex().autodiff();
+    let e2e = build_network(&tiny_config("e2e", 1), MNIST_SHAPE, &device).unwrap();
+    let lw = build_network(&tiny_config("layerwise", 1), MNIST_SHAPE, &device).unwrap();
+    assert!(lw.heads.iter().filter(|h| h.is_some()).count() == 4);
+    assert_eq!(params(&e2e.model), params(&lw.model));
+    // Another seed gives other weights.
+    let mut other = tiny_config("e2e", 1);
+    other.seed = 4;
+    let o = build_network(&other, MNIST_SHAPE, &device).unwrap();
+    assert_ne!(params(&e2e.model), params(&o.model));
+}
+
+#[test]
+fn weights_are_drawn_on_the_host_the_same_on_every_device() {
+    // conv1's weight of LeNet5 is U(−1/√fan_in, 1/√fan_in) with fan_in = 1·5·5: drawn from our
+    // generator, so the values are the same with and without autodiff, and within the bound.
+    let cfg = tiny_config("e2e", 1);
+    let a = build_network(&cfg, MNIST_SHAPE, &Device::flex()).unwrap();
+    let b = build_network(&cfg, MNIST_SHAPE, &Device::flex().autodiff()).unwrap();
+    let (pa, pb) = (params(&a), params(&b));
+    assert_eq!(pa, pb);
+    assert!(pa[0].iter().all(|v| v.abs() <= 0.2) && pa[0].iter().any(|v| v.abs() > 0.15));
+    let (_, report) = infoplane::train::init::initialize(a.clone(), 0, "network");
+    assert_eq!(report.kept, 0, "every parameter of LeNet5 is host-drawn");
+    // With the libtorch backend compiled in (`--features tch`), it starts from the same
+    // weights too.
+    #[cfg(feature = "tch")]
+    {
+        #[allow(deprecated)]
+        let c = build_network(&cfg, MNIST_SHAPE, &Device::libtorch()).unwrap();
+        assert_eq!(pa, params(&c));
+    }
+}
+
+/// The one-step test of simultaneous layer-wise training: after one SGD step every stage and
+/// head equals a manual update from its own local loss only.
+#[test]
+fn one_layerwise_step_equals_the_per_stage_updates_of_the_local_losses() {
+    let device = Device::flex().autodiff();
+    let mut cfg = tiny_config("layerwise", 1);
+    cfg.optim.kind = OptimizerKind::Sgd;
+    cfg.optim.momentum = 0.0;
+    let lr = 0.5;
+    let net = build_network(&cfg, MNIST_SHAPE, &device).unwrap();
+    let before = net.clone();
+    let mut lw = Layerwise::new(
+        Trainee::new(net, optimizer(&cfg.optim)),
+        LayerwiseSpec {
+            objective: LocalObjective::CrossEntropy,
+            schedule: Default::default(),
+            epochs: 1,
+            hsic: None,
+        },
+    );
+    let (x, y) = mnist_batch(32, &device);
+    lw.step(
+        TrainBatch {
+            x: x.clone(),
+            y: y.clone(),
+            views: 1,
+        },
+        lr,
+    )
+    .unwrap();
+    let after = lw.trainee().net();
+    let stages = before.model.num_stages();
+    let mut input = Repr::Map(x);
+    for i in 0..stages {
+        let t = before.model.forward_stage_detached(i, input.clone());
+        let scores = match &before.heads[i] {
+            Some(h) => h.forward(t.clone()).flatten(),
+            None => t.clone().flatten(),
+        };
+        let grads = cross_entropy(scores, y.clone()).backward();
+        let expected = SgdConfig::new().init().step(
+            lr,
+            before.clone(),
+            GradientsParams::from_grads(grads, &before),
+        );
+        let d = max_abs_diff(
+            &params(&expected.model.stages[i]),
+            &params(&after.model.stages[i]),
+        );
+        assert!(d < 1e-6, "stage {i}: {d}");
+        if let (Some(h), Some(e)) = (&after.heads[i], &expected.heads[i]) {
+            assert!(max_abs_diff(&params(e), &params(h)) < 1e-6, "head {i}");
+        }
+        // And the update moved the stage.
+        assert!(
+            max_abs_diff(
+                &params(&before.model.stages[i]),
+                &params(&after.model.stages[i])
+            ) > 0.0
+        );
+        input = t.detach();
+    }
+}
+
+fn grads_reaching<M: Module>(m: &M, grads: &burn::tensor::Gradients) -> usize {
+    struct Count<'a>(&'a burn::tensor::Gradients, usize);
+    impl ModuleVisitor for Count<'_> {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            if p.val().grad(self.0).is_some() {
+                self.1 += 1;
+            }
+        }
+    }
+    let mut c = Count(grads, 0);
+    m.visit(&mut c);
+    c.1
+}
+
+#[test]
+fn e2e_gradients_reach_the_first_stage() {
+    let device = Device::flex().autodiff();
+    let net = build_network(&tiny_config("e2e", 1), MNIST_SHAPE, &device).unwrap();
+    let (x, y) = mnist_batch(8, &device);
+    let grads = cross_entropy(net.model.forward(x), y).backward();
+    assert_eq!(grads_reaching(&net.model.stages[0], &grads), 2);
 }
 
 fn read(p: &Path) -> String {
@@ -125,92 +225,141 @@ fn training_lowers_the_loss_for_both_strategies() {
         );
         if strategy == "layerwise" {
             assert_eq!(m[3].stage_losses.len(), 5);
-            assert_eq!(m[3].stage_head_accuracy.len(), 4);
+            assert_eq!(m[3].stage_head_accuracy.iter().flatten().count(), 4);
         }
         assert!(dir.path().join("summary.json").exists());
         assert!(read(&dir.path().join("probes.csv")).lines().count() == 6);
+        // The evaluation set is recorded with every point.
+        assert!(
+            read(&dir.path().join("infoplane.jsonl"))
+                .contains("128 samples of the test split (subset seed 0)")
+        );
     }
 }
 
 #[test]
 fn checkpoint_round_trips() {
     let device = Device::flex();
-    let data = infoplane::train::load_data(&tiny_config("layerwise", 1)).unwrap();
     let cfg = tiny_config("layerwise", 1);
-    let a = infoplane::train::build_learner(&cfg, &data, &device);
+    let a = build_network(&cfg, MNIST_SHAPE, &device).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    a.clone().save_file(dir.path().join("l.bpk")).unwrap();
+    a.clone().save_file(dir.path().join("n.bpk")).unwrap();
     let other = TrainConfig { seed: 99, ..cfg };
-    let b = infoplane::train::build_learner(&other, &data, &device);
-    let (x, _) = batch(&device);
-    assert!(
-        !a.model
-            .forward(x.clone())
-            .all_close(b.model.forward(x.clone()), None, None)
-    );
-    let b = b.load_file(dir.path().join("l.bpk"));
-    assert!(
-        a.model
-            .forward(x.clone())
-            .all_close(b.model.forward(x), Some(0.0), Some(0.0))
-    );
+    let b = build_network(&other, MNIST_SHAPE, &device).unwrap();
+    assert_ne!(params(&a), params(&b));
+    let b = b.load_file(dir.path().join("n.bpk"));
+    assert_eq!(params(&a), params(&b));
 }
 
-#[test]
-fn resume_equals_an_uninterrupted_run() {
+fn strip_times(p: &Path) -> Vec<serde_json::Value> {
+    read(p)
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v.as_object_mut().unwrap().remove("seconds");
+            v.as_object_mut().unwrap().remove("observer_seconds");
+            v
+        })
+        .collect()
+}
+
+/// Runs `cfg` uninterrupted and cut after `cut` epochs then resumed; the files must agree.
+pub fn assert_resume_equals_uninterrupted(cfg: &TrainConfig, cut: usize) {
     let device = Device::flex();
-    let cfg = tiny_config("layerwise", 3);
     let full = tempfile::tempdir().unwrap();
-    infoplane::train::run(&cfg, &device, full.path(), &RunOptions::default()).unwrap();
-    let cut = tempfile::tempdir().unwrap();
+    infoplane::train::run(cfg, &device, full.path(), &RunOptions::default()).unwrap();
+    let part = tempfile::tempdir().unwrap();
     let e = infoplane::train::run(
-        &cfg,
+        cfg,
         &device,
-        cut.path(),
+        part.path(),
         &RunOptions {
-            stop_after_epochs: Some(2),
+            stop_after_epochs: Some(cut),
             ..Default::default()
         },
     )
     .unwrap_err();
     assert!(e.to_string().contains("--resume"), "{e}");
     assert!(
-        !cut.path().join("summary.json").exists(),
+        !part.path().join("summary.json").exists(),
         "an interrupted run must not look finished"
     );
-    infoplane::train::run(
-        &cfg,
+    infoplane::train::run(cfg, &device, part.path(), &RunOptions::resume()).unwrap();
+    assert_eq!(
+        strip_times(&full.path().join("metrics.jsonl")),
+        strip_times(&part.path().join("metrics.jsonl"))
+    );
+    assert_eq!(
+        read(&full.path().join("infoplane.jsonl")),
+        read(&part.path().join("infoplane.jsonl"))
+    );
+    assert_eq!(
+        read(&full.path().join("probes.csv")),
+        read(&part.path().join("probes.csv"))
+    );
+}
+
+#[test]
+fn resume_equals_an_uninterrupted_run() {
+    assert_resume_equals_uninterrupted(&tiny_config("layerwise", 3), 2);
+}
+
+#[test]
+fn a_folder_with_a_run_is_never_replaced_silently() {
+    let device = Device::flex();
+    let mut cfg = tiny_config("e2e", 1);
+    cfg.data.limit_train = Some(128);
+    cfg.infoplane.enabled = false;
+    cfg.probe.enabled = false;
+    let dir = tempfile::tempdir().unwrap();
+    let first = infoplane::train::run(&cfg, &device, dir.path(), &RunOptions::default()).unwrap();
+    let summary = read(&dir.path().join("summary.json"));
+    // Another run into the same folder — even with another strategy — is refused.
+    let other = tiny_config("layerwise", 1);
+    let e = infoplane::train::run(&other, &device, dir.path(), &RunOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("--resume") && e.contains("--overwrite") && e.contains("--out"),
+        "{e}"
+    );
+    assert_eq!(read(&dir.path().join("summary.json")), summary);
+    // Resuming a finished run returns it unchanged.
+    let again = infoplane::train::run(&cfg, &device, dir.path(), &RunOptions::resume()).unwrap();
+    assert_eq!(again.test_accuracy, first.test_accuracy);
+    assert_eq!(read(&dir.path().join("summary.json")), summary);
+    // Overwriting is explicit.
+    let s = infoplane::train::run(
+        &other,
         &device,
-        cut.path(),
+        dir.path(),
         &RunOptions {
-            resume: true,
+            on_existing: OnExisting::Overwrite,
             ..Default::default()
         },
     )
     .unwrap();
-    let strip = |p: &Path| -> Vec<serde_json::Value> {
-        read(p)
-            .lines()
-            .map(|l| {
-                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-                v.as_object_mut().unwrap().remove("seconds");
-                v.as_object_mut().unwrap().remove("observer_seconds");
-                v
-            })
-            .collect()
-    };
-    assert_eq!(
-        strip(&full.path().join("metrics.jsonl")),
-        strip(&cut.path().join("metrics.jsonl"))
+    assert_eq!(s.strategy, "layerwise-ce");
+}
+
+#[test]
+fn a_locked_folder_refuses_a_second_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let lock = infoplane::train::rundir::RunLock::acquire(dir.path()).unwrap();
+    let e = infoplane::train::run(
+        &tiny_config("e2e", 1),
+        &Device::flex(),
+        dir.path(),
+        &RunOptions::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains(&format!("process {}", std::process::id())),
+        "{e}"
     );
-    assert_eq!(
-        read(&full.path().join("infoplane.jsonl")),
-        read(&cut.path().join("infoplane.jsonl"))
-    );
-    assert_eq!(
-        read(&full.path().join("probes.csv")),
-        read(&cut.path().join("probes.csv"))
-    );
+    assert!(!dir.path().join("metrics.jsonl").exists());
+    drop(lock);
 }
 
 #[test]
@@ -220,7 +369,7 @@ fn shipped_experiment_configs_parse() {
     for e in std::fs::read_dir(&dir).unwrap() {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "toml") {
-            TrainConfig::from_file(&p).unwrap_or_else(|e| panic!("{e}"));
+            TrainConfig::from_file(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
             n += 1;
         }
     }
@@ -231,37 +380,38 @@ fn shipped_experiment_configs_parse() {
 fn configs_are_checked() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("run.toml");
-    std::fs::write(&p, "strategy = \"e2e\"\nepochs = 2\nepoch = 3\n[data]\ndataset = \"mnist-10k\"\n[model]\narch = \"lenet5\"\n").unwrap();
+    let body =
+        "[data]\ndataset = \"mnist-10k\"\n[model]\narch = \"lenet5\"\n[strategy]\nkind = \"e2e\"\n";
+    std::fs::write(&p, format!("epochs = 2\nepoch = 3\n{body}")).unwrap();
     let e = TrainConfig::from_file(&p).unwrap_err().to_string();
     assert!(
         e.contains("run.toml") && e.contains("unknown field `epoch`"),
         "{e}"
     );
-    std::fs::write(
-        &p,
-        "strategy = \"e2e\"\n[data]\ndataset = \"mnist-20k\"\n[model]\narch = \"lenet5\"\n",
-    )
-    .unwrap();
+    std::fs::write(&p, body.replace("mnist-10k", "mnist-20k")).unwrap();
     assert!(
         TrainConfig::from_file(&p)
             .unwrap_err()
             .to_string()
             .contains("mnist-20k")
     );
-    std::fs::write(&p, "strategy = \"e2e\"\nbatch_size = 0\n[data]\ndataset = \"mnist-10k\"\n[model]\narch = \"lenet5\"\n").unwrap();
+    std::fs::write(&p, format!("batch_size = 0\n{body}")).unwrap();
     assert!(
         TrainConfig::from_file(&p)
             .unwrap_err()
             .to_string()
             .contains("batch_size")
     );
+    std::fs::write(&p, body.replace("\"lenet5\"", "\"lenet7\"")).unwrap();
+    let e = TrainConfig::from_file(&p).unwrap_err().to_string();
+    assert!(e.contains("lenet7") && e.contains("resnet18"), "{e}");
 }
 
 #[test]
 fn a_diverging_loss_stops_with_a_clear_error() {
     let device = Device::flex();
     let mut cfg = tiny_config("e2e", 2);
-    cfg.optim.kind = infoplane::train::config::OptimizerKind::Sgd;
+    cfg.optim.kind = OptimizerKind::Sgd;
     cfg.optim.lr = 1e8;
     cfg.infoplane.enabled = false;
     cfg.probe.enabled = false;
@@ -271,4 +421,112 @@ fn a_diverging_loss_stops_with_a_clear_error() {
         other => panic!("expected a non-finite loss error, got {other:?}"),
     }
     assert!(!dir.path().join("summary.json").exists());
+}
+
+#[test]
+fn lenet5_classic_shape_and_parameter_count() {
+    use infoplane::models::{ArchConfig, ModelSummary};
+    let device = Device::flex();
+    let m = ArchConfig::by_name("lenet5")
+        .unwrap()
+        .init([1, 32, 32], 10, &device)
+        .unwrap();
+    assert_eq!(m.num_params(), 61_706);
+    // 28x28 data: conv1 padded by 2, so fc3 sees 16x5x5 = 400 features as in the classic net.
+    let m28 = ArchConfig::by_name("lenet5")
+        .unwrap()
+        .init([1, 28, 28], 10, &device)
+        .unwrap();
+    assert_eq!(m28.num_params(), 61_706);
+    let s = ModelSummary::of(&m28, &device);
+    assert_eq!(s.stages[1].output_shape, vec![16, 5, 5]);
+    // The unpadded variant stays reachable: 16x4x4 = 256 features.
+    let m = infoplane::models::LeNet5Config {
+        conv1_padding: Some(0),
+        ..Default::default()
+    }
+    .init([1, 28, 28], 10, &device)
+    .unwrap();
+    assert_eq!(
+        ModelSummary::of(&m, &device).stages[1].output_shape,
+        vec![16, 4, 4]
+    );
+}
+
+#[test]
+fn probes_separate_linearly_separable_data_perfectly() {
+    use infoplane::train::observers::probes::{fit_probe, fit_ridge};
+    let device = Device::flex();
+    let mut rng = infoplane::data::Rng::new(5);
+    // Three classes around 4·e_c in 6 dimensions, noise 0.3: linearly separable.
+    let sample = |n: usize, rng: &mut infoplane::data::Rng| {
+        let mut x = Vec::new();
+        let mut y = Vec::new();
+        for i in 0..n {
+            let c = i % 3;
+            for j in 0..6 {
+                x.push((if j == c { 4.0 } else { 0.0 } + 0.3 * rng.normal()) as f32);
+            }
+            y.push(c as i64);
+        }
+        (
+            Tensor::<2>::from_data(burn::tensor::TensorData::new(x, [n, 6]), &device),
+            Tensor::<1, Int>::from_data(burn::tensor::TensorData::new(y, [n]), &device),
+        )
+    };
+    let (xtr, ytr) = sample(300, &mut rng);
+    let (xte, yte) = sample(150, &mut rng);
+    let soft = fit_probe(xtr.clone(), ytr.clone(), xte.clone(), yte.clone(), 3, 100, 1e-2, 0);
+    assert_eq!(soft, (1.0, 1.0));
+    assert_eq!(fit_ridge(xtr, ytr, xte, yte, 3), (1.0, 1.0));
+}
+
+#[test]
+fn the_nhsic_term_backpropagates_the_exact_gradient() {
+    use infoplane::hsic::{Kernel, KernelKind, Regularized, Samples};
+    use infoplane::train::losses::nhsic_term;
+    let device = Device::flex().autodiff();
+    let (n, d, sigma, eps) = (12, 4, 1.5, 1e-5);
+    let mut rng = infoplane::data::Rng::new(21);
+    let zv: Vec<f64> = (0..n * d).map(|_| rng.normal()).collect();
+    let rv: Vec<f64> = (0..n * 3).map(|_| rng.normal()).collect();
+    let reference =
+        Regularized::new(&Kernel::default_x(), &Samples::new(n, 3, rv.clone()), eps).unwrap();
+    let z = Tensor::<2>::from_data(
+        burn::tensor::TensorData::new(zv.iter().map(|&v| v as f32).collect::<Vec<_>>(), [n, d]),
+        &device,
+    )
+    .require_grad();
+    let (surrogate, value) = nhsic_term(z.clone(), &reference, sigma, eps).unwrap();
+    let grads = surrogate.backward();
+    let g: Vec<f32> = z.grad(&grads).unwrap().try_into_vec_as::<f32>().unwrap();
+    // The value equals nhsic() of the same samples.
+    let kz = Kernel {
+        kind: KernelKind::RbfDimscaled,
+        sigma,
+    };
+    let zs = Samples::new(n, d, zv.clone());
+    let direct =
+        infoplane::hsic::nhsic(&zs, &Samples::new(n, 3, rv), &kz, &Kernel::default_x(), eps)
+            .unwrap();
+    assert!((value - direct).abs() < 1e-4 * direct, "{value} vs {direct}");
+    // The gradient equals central finite differences of the f64 value.
+    let f = |v: &[f64]| {
+        infoplane::hsic::nhsic_gradient(&kz.gram(&Samples::new(n, d, v.to_vec())), &reference, eps)
+            .unwrap()
+            .0
+    };
+    let h = 1e-5;
+    let scale = g.iter().map(|v| v.abs()).fold(0.0, f32::max) as f64;
+    for idx in 0..n * d {
+        let (mut p, mut m) = (zv.clone(), zv.clone());
+        p[idx] += h;
+        m[idx] -= h;
+        let fd = (f(&p) - f(&m)) / (2.0 * h);
+        assert!(
+            (fd - g[idx] as f64).abs() < 1e-3 * scale,
+            "entry {idx}: {fd} vs {}",
+            g[idx]
+        );
+    }
 }

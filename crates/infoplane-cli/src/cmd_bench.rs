@@ -5,36 +5,48 @@
 use std::time::Instant;
 
 use anyhow::{Result, bail};
-use burn::optim::AdamConfig;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
-use infoplane_models::{HeadKind, LeNet5Config, MlpConfig};
-use infoplane_train::Learner;
-use infoplane_train::strategies::{EndToEnd, LayerwiseSimultaneous, Strategy};
+use infoplane_data::DatasetName;
+use infoplane_train::TrainConfig;
+use infoplane_train::strategies::{DataShape, TrainBatch, build_strategy_for};
 
 /// Options of the command.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
-    /// e2e or layerwise.
+    /// e2e or layerwise (cross-entropy; layer-wise with linear heads).
     #[arg(long, default_value = "e2e")]
     pub strategy: String,
-    /// lenet5 (32x32 inputs) or mlp (28x28 inputs).
+    /// Architecture: lenet5, mlp, vgg11, resnet18, resnet50 or vit.
     #[arg(long, default_value = "lenet5")]
     pub arch: String,
+    /// Input shape CxHxW (default 3x32x32; mlp: 1x28x28).
+    #[arg(long)]
+    pub input: Option<String>,
+    /// Classes.
+    #[arg(long, default_value_t = 10)]
+    pub classes: usize,
+    /// Width multiplier of the architecture.
+    #[arg(long, default_value_t = 1.0)]
+    pub width: f64,
     /// Batch size.
     #[arg(long, default_value_t = 128)]
     pub batch: usize,
     /// Timed steps (after a warm-up of a fifth as many, at least 3).
     #[arg(long, default_value_t = 50)]
     pub steps: usize,
-    /// Input channels of lenet5.
-    #[arg(long, default_value_t = 3)]
-    pub channels: usize,
-    /// Hidden width of mlp.
-    #[arg(long, default_value_t = 1024)]
-    pub width: usize,
-    /// Layers of mlp.
-    #[arg(long, default_value_t = 5)]
-    pub depth: usize,
+}
+
+/// Parses "3x32x32".
+pub fn parse_shape(s: &str) -> Result<[usize; 3]> {
+    let v: Vec<usize> = s
+        .split('x')
+        .map(|p| p.trim().parse::<usize>())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| anyhow::anyhow!("--input `{s}`: write the shape as CxHxW, e.g. 3x32x32"))?;
+    match v.as_slice() {
+        [c, h, w] if *c > 0 && *h > 0 && *w > 0 => Ok([*c, *h, *w]),
+        _ => bail!("--input `{s}`: write the shape as CxHxW with positive sizes, e.g. 3x32x32"),
+    }
 }
 
 /// Peak resident set size of this process in MiB (Linux), if known.
@@ -48,72 +60,63 @@ pub fn peak_rss_mib() -> Option<f64> {
 /// Runs the benchmark and prints one JSON line.
 pub fn run(a: &BenchArgs, device: &Device, backend: &str) -> Result<()> {
     let device = device.clone().autodiff();
-    let (strategy, head): (&dyn Strategy, Option<HeadKind>) = match a.strategy.as_str() {
-        "e2e" => (&EndToEnd, None),
-        "layerwise" => (&LayerwiseSimultaneous, Some(HeadKind::Linear)),
-        s => bail!("--strategy `{s}`: use e2e or layerwise"),
-    };
-    let (model, shape) = match a.arch.as_str() {
-        "lenet5" => (
-            LeNet5Config {
-                in_channels: a.channels,
-                image_size: 32,
-                num_classes: 10,
-            }
-            .init(&device),
-            [a.channels, 32, 32],
-        ),
-        "mlp" => (
-            MlpConfig {
-                input_shape: [1, 28, 28],
-                width: a.width,
-                depth: a.depth,
-                num_classes: 10,
-            }
-            .init(&device),
-            [1, 28, 28],
-        ),
-        s => bail!("--arch `{s}`: use lenet5 or mlp"),
-    };
-    if a.batch == 0 || a.steps == 0 {
-        bail!("--batch and --steps must be at least 1");
+    if !["e2e", "layerwise"].contains(&a.strategy.as_str()) {
+        bail!("--strategy `{}`: use e2e or layerwise", a.strategy);
     }
-    let mut learner = Learner::new(model, head, &device);
-    let mut optim = AdamConfig::new().init();
+    if a.batch < 2 || a.steps == 0 {
+        bail!("--batch must be at least 2 and --steps at least 1");
+    }
+    let mut cfg = TrainConfig::example(&a.arch, &a.strategy, DatasetName::Cifar10)?;
+    cfg.model.set_width(a.width);
+    let input = match &a.input {
+        Some(s) => parse_shape(s)?,
+        None if a.arch == "mlp" => [1, 28, 28],
+        None => [3, 32, 32],
+    };
+    let shape = DataShape {
+        input,
+        classes: a.classes,
+    };
+    let mut strategy = build_strategy_for(&cfg, shape, &device)?;
+    strategy.enter_phase(0)?;
     let x = Tensor::<4>::random(
-        [a.batch, shape[0], shape[1], shape[2]],
+        [a.batch, input[0], input[1], input[2]],
         Distribution::Normal(0.0, 1.0),
         &device,
     );
     let y = Tensor::<1, Int>::from_data(
         TensorData::new(
-            (0..a.batch).map(|i| (i % 10) as i64).collect::<Vec<_>>(),
+            (0..a.batch)
+                .map(|i| (i % a.classes) as i64)
+                .collect::<Vec<_>>(),
             [a.batch],
         ),
         &device,
     );
+    let batch = || TrainBatch {
+        x: x.clone(),
+        y: y.clone(),
+        views: 1,
+    };
     let warmup = (a.steps / 5).max(3);
     for _ in 0..warmup {
-        learner = strategy
-            .step(learner, &mut optim, 1e-3, x.clone(), y.clone())
-            .0;
+        strategy.step(batch(), 1e-3)?;
     }
     let t0 = Instant::now();
     let mut loss = 0.0;
     for _ in 0..a.steps {
-        let (l, r) = strategy.step(learner, &mut optim, 1e-3, x.clone(), y.clone());
-        learner = l;
-        loss = r.loss;
+        loss = strategy.step(batch(), 1e-3)?.loss;
     }
     let secs = t0.elapsed().as_secs_f64();
     let v = serde_json::json!({
         "strategy": a.strategy,
         "arch": a.arch,
-        "batch": a.batch,
+        "input": input,
         "width": a.width,
-        "depth": a.depth,
+        "batch": a.batch,
         "steps": a.steps,
         "backend": backend,
+        "parameters": strategy.num_params(),
         "images_per_second": (a.steps * a.batch) as f64 / secs,
         "ms_per_step": 1e3 * secs / a.steps as f64,
         "peak_rss_mib": peak_rss_mib(),

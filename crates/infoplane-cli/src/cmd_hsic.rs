@@ -36,6 +36,12 @@ fn kernel(name: &str, sigma: f64, option: &str) -> Result<Kernel> {
 
 /// Runs the command.
 pub fn run(a: &HsicArgs) -> Result<()> {
+    if !(a.eps > 0.0 && a.eps.is_finite()) {
+        anyhow::bail!(
+            "--eps {}: the regularization ε must be positive and finite (default 1e-5)",
+            a.eps
+        );
+    }
     let kx = kernel(&a.kernel_x, a.sigma_x, "kernel-x")?;
     let ky = kernel(&a.kernel_y, a.sigma_y, "kernel-y")?;
     let load = |p: &Path| {

@@ -7,13 +7,33 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+mod claims;
 mod cmd_bench;
 mod cmd_data;
 mod cmd_hsic;
+mod cmd_models;
 mod device;
 mod image;
 mod plot;
+mod reading;
 mod reproduce;
+
+/// Methods of `infoplane train` and their `[strategy]` keys.
+const TRAIN_HELP: &str =
+    "Methods ([strategy] table of the config; experiments/ has one file per method):
+  kind = \"e2e\"        loss = ce | supcon | simclr; head (projection: identity|linear|mlp),
+                       temperature (0.1), base_temperature (0.07), embedding_dim (128)
+  kind = \"layerwise\"  loss = ce | supcon | sim | sp-hard | sp-soft;
+                       head = identity|linear|mlp (ce, supcon), identity|conv|conv-mlp (sim),
+                       identity (sp); schedule = simultaneous | sequential;
+                       temperature, base_temperature, embedding_dim (supcon);
+                       sim_target = onehot-gram | centered; sp_top_k (6);
+                       [strategy.hsic] lambda, reference = global|local,
+                       apply_to = stage|head, sigma (5), eps (1e-5)
+  kind = \"retrain\"    source = \"<finished layer-wise run directory>\", keep = k
+Architectures ([model] table): arch = lenet5 | mlp | vgg11 | resnet18 | resnet50 | vit,
+  with width, batch_norm, dropout, head_features and the architecture's own keys.
+`infoplane train --print-config --arch A --strategy S` prints every key with its default.";
 
 /// E2E vs layer-wise training, information planes (normalized HSIC) and linear probes.
 #[derive(Debug, Parser)]
@@ -68,39 +88,50 @@ enum Command {
         #[arg(long, default_value = "rbf-dimscaled")]
         kernel_x: String,
         /// Width σ of x's kernel.
-        #[arg(long, default_value_t = 5.0)]
+        #[arg(long, default_value_t = 5.0, allow_hyphen_values = true)]
         sigma_x: f64,
         /// Kernel of y.
         #[arg(long, default_value = "linear")]
         kernel_y: String,
         /// Width σ of y's kernel.
-        #[arg(long, default_value_t = 5.0)]
+        #[arg(long, default_value_t = 5.0, allow_hyphen_values = true)]
         sigma_y: f64,
         /// Regularization ε of nHSIC.
-        #[arg(long, default_value_t = infoplane_hsic::DEFAULT_EPS)]
+        #[arg(long, default_value_t = infoplane_hsic::DEFAULT_EPS, allow_hyphen_values = true)]
         eps: f64,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
     },
     /// Train one run from a TOML config into a run directory.
+    #[command(after_help = TRAIN_HELP)]
     Train {
-        /// The run config (see experiments/).
+        /// The run config (see experiments/; `--print-config` writes every key).
+        #[arg(long, required_unless_present = "print_config")]
+        config: Option<PathBuf>,
+        /// Print the fully resolved config (of --config, or the defaults of --arch and
+        /// --strategy) and exit.
         #[arg(long)]
-        config: PathBuf,
+        print_config: bool,
+        /// Architecture of the printed default config.
+        #[arg(long, default_value = "lenet5")]
+        arch: String,
         /// Run directory (default runs/<name>).
         #[arg(long)]
         out: Option<PathBuf>,
         /// Continue a killed run from its last checkpoint.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "overwrite")]
         resume: bool,
+        /// Replace a run that the folder already holds.
+        #[arg(long)]
+        overwrite: bool,
         /// Override `epochs`.
         #[arg(long)]
         epochs: Option<usize>,
         /// Override `seed`.
         #[arg(long)]
         seed: Option<u64>,
-        /// Override `strategy` (e2e, layerwise).
+        /// Override the strategy kind (e2e, layerwise) with its default parameters.
         #[arg(long)]
         strategy: Option<String>,
         /// Override `data.dataset`.
@@ -110,13 +141,30 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
         /// Override `optim.lr`.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         lr: Option<f64>,
         /// Override `batch_size`.
         #[arg(long)]
         batch_size: Option<usize>,
         #[command(flatten)]
         backend: BackendArgs,
+    },
+    /// Stages of an architecture: output shapes, parameters, head input sizes, totals.
+    Models {
+        /// lenet5, mlp, vgg11, resnet18, resnet50 or vit (all when omitted).
+        arch: Option<String>,
+        /// Input shape CxHxW.
+        #[arg(long, default_value = "3x32x32")]
+        input: String,
+        /// Classes.
+        #[arg(long, default_value_t = 10)]
+        classes: usize,
+        /// Width multiplier.
+        #[arg(long, default_value_t = 1.0)]
+        width: f64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Figures from run directories.
     Plot {
@@ -271,8 +319,11 @@ fn run(cli: Cli) -> Result<()> {
         }),
         Command::Train {
             config,
+            print_config,
+            arch,
             out,
             resume,
+            overwrite,
             epochs,
             seed,
             strategy,
@@ -282,7 +333,17 @@ fn run(cli: Cli) -> Result<()> {
             batch_size,
             backend,
         } => {
-            let mut cfg = infoplane_train::TrainConfig::from_file(&config)?;
+            let mut cfg = match &config {
+                Some(p) => infoplane_train::TrainConfig::from_file(p)?,
+                None => infoplane_train::TrainConfig::example(
+                    &arch,
+                    strategy.as_deref().unwrap_or("e2e"),
+                    match &dataset {
+                        Some(d) => d.parse()?,
+                        None => infoplane_data::DatasetName::Mnist10k,
+                    },
+                )?,
+            };
             if let Some(e) = epochs {
                 cfg.epochs = e;
             }
@@ -290,9 +351,11 @@ fn run(cli: Cli) -> Result<()> {
                 cfg.seed = s;
             }
             if let Some(s) = strategy {
-                cfg.strategy = toml::Value::String(s.clone())
-                    .try_into()
-                    .map_err(|_| anyhow::anyhow!("--strategy `{s}`: use e2e or layerwise"))?;
+                cfg.strategy = infoplane_train::StrategyConfig::by_name(&s).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "--strategy `{s}`: use e2e or layerwise (other settings go in the config's [strategy] table)"
+                    )
+                })?;
             }
             if let Some(d) = dataset {
                 cfg.data.dataset = d.parse()?;
@@ -306,22 +369,33 @@ fn run(cli: Cli) -> Result<()> {
             if let Some(b) = batch_size {
                 cfg.batch_size = b;
             }
-            cfg.validate()?;
+            let cfg = cfg.resolve()?;
+            if print_config {
+                print!("{}", cfg.to_toml());
+                return Ok(());
+            }
             let (device, label) = backend.resolve()?;
             let dir = out.unwrap_or_else(|| PathBuf::from("runs").join(&cfg.name));
             eprintln!(
-                "training {} ({}, {} epochs) on {label} into {}",
+                "training {} ({}, {} epochs per phase) on {label} into {}",
                 cfg.name,
-                cfg.strategy.as_str(),
+                cfg.strategy.label(),
                 cfg.epochs,
                 dir.display()
             );
+            let on_existing = if resume {
+                infoplane_train::OnExisting::Resume
+            } else if overwrite {
+                infoplane_train::OnExisting::Overwrite
+            } else {
+                infoplane_train::OnExisting::Refuse
+            };
             let s = infoplane_train::run(
                 &cfg,
                 &device,
                 &dir,
                 &infoplane_train::RunOptions {
-                    resume,
+                    on_existing,
                     progress: true,
                     ..Default::default()
                 },
@@ -336,6 +410,13 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        Command::Models {
+            arch,
+            input,
+            classes,
+            width,
+            json,
+        } => cmd_models::run(arch.as_deref(), &input, classes, width, json),
         Command::Plot { command } => {
             let (fig, runs, out) = match command {
                 PlotCommand::Infoplane { runs, out } => (plot::Figure::InfoPlane, runs, out),

@@ -41,22 +41,42 @@ fn quick_pipeline_runs_end_to_end_on_a_tiny_setting() {
     assert!(o.status.success(), "{}", text(&o));
     let s: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    // The tiny setting: 512 training samples, batch 32 → 16 steps per epoch, 2 epochs; points
+    // before training, every 8 steps inside an epoch and at every epoch end: 1 + 2 × (1 + 1).
+    let points = 1 + 2 * 2;
     for run in ["e2e", "layerwise"] {
         let acc = s[run]["test_accuracy"].as_f64().unwrap();
-        assert!((0.0..=1.0).contains(&acc));
+        assert!(acc > 0.2, "{run}: {acc} is not above chance (0.1)");
         let stages = s[run]["stages"].as_array().unwrap();
         assert_eq!(stages.len(), 5);
+        let roles: Vec<&str> = stages
+            .iter()
+            .map(|st| st["role"].as_str().unwrap())
+            .collect();
+        assert_eq!(roles, ["first", "middle", "middle", "middle", "output"]);
         for st in stages {
-            assert!(st["nhsic_x"].as_array().unwrap().len() >= 3);
-            assert_eq!(
-                st["nhsic_x"].as_array().unwrap().len(),
-                st["nhsic_y"].as_array().unwrap().len()
-            );
-            assert!(
-                st["probe_train_accuracy"].as_f64().is_some()
-                    && st["probe_test_accuracy"].as_f64().is_some()
-            );
+            for key in ["nhsic_x", "nhsic_y", "nhsic_x_std", "nhsic_y_std", "epochs"] {
+                assert_eq!(st[key].as_array().unwrap().len(), points, "{run} {key}");
+            }
+            let x = st["nhsic_x"].as_array().unwrap();
+            assert!(x.iter().all(|v| v.as_f64().unwrap() > 0.0));
+            // The probes see the same training samples as the network: above chance.
+            assert!(st["probe_train_accuracy"].as_f64().unwrap() > 0.2);
+            assert!(st["probe_test_accuracy"].as_f64().unwrap() > 0.1);
         }
+        // A closed-form probe on the class-score stage reads as much as the network itself.
+        let out = stages[4]["probe_test_accuracy"].as_f64().unwrap();
+        assert!(out >= acc - 0.05, "{run}: probe {out} vs network {acc}");
+        // Both runs start from the same weights: the first point of every stage agrees.
+        assert_eq!(
+            s["e2e"]["stages"][0]["nhsic_x"][0],
+            s["layerwise"]["stages"][0]["nhsic_x"][0]
+        );
+    }
+    let claims = s["claims"].as_array().unwrap();
+    assert!(claims.len() >= 5);
+    for c in claims {
+        assert!(["agree", "disagree", "not comparable"].contains(&c["verdict"].as_str().unwrap()));
     }
     assert!(s["wall_seconds"].as_f64().unwrap() > 0.0);
     for f in [
@@ -73,9 +93,29 @@ fn quick_pipeline_runs_end_to_end_on_a_tiny_setting() {
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(
-        report.contains("rbf-dimscaled") && report.contains("| T1 conv1 |"),
+        report.contains("rbf-dimscaled")
+            && report.contains("| T1 conv1 (first layer) |")
+            && report.contains("conv 6@5x5 (padding 2)")
+            && report.contains("subset seed 0")
+            && report.contains("Y: linear (centered")
+            && report.contains("there is not so much difference"),
         "{report}"
     );
+    // A second invocation reuses the finished runs instead of training again.
+    let o = infoplane(
+        &[
+            "reproduce",
+            "quick",
+            "--tiny",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        repo(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let again: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(again["e2e"]["wall_seconds"], s["e2e"]["wall_seconds"]);
     // The plot commands work on the run directories too.
     let fig = dir.path().join("fig.svg");
     let o = infoplane(
@@ -252,6 +292,24 @@ fn hsic_command_prints_the_four_statistics() {
         dir.path(),
     );
     assert!(!o.status.success() && text(&o).contains("sigma"));
+    // A negative ε is the option's own error, not the argument parser's.
+    let o = infoplane(
+        &[
+            "hsic",
+            "--x",
+            x.to_str().unwrap(),
+            "--y",
+            y.to_str().unwrap(),
+            "--eps",
+            "-1e-5",
+        ],
+        dir.path(),
+    );
+    assert!(
+        !o.status.success() && text(&o).contains("--eps -0.00001") && text(&o).contains("positive"),
+        "{}",
+        text(&o)
+    );
     std::fs::write(&z, b"not numpy").unwrap();
     let o = infoplane(
         &[
@@ -271,10 +329,109 @@ fn backends_lists_what_is_compiled() {
     let o = infoplane(&["backends"], repo());
     assert!(o.status.success());
     let t = text(&o);
+    // One line per backend: "name  yes|no  devices". This build must say exactly which of
+    // them its features compiled in.
+    for (name, on) in [
+        ("flex", cfg!(feature = "flex")),
+        ("tch", cfg!(feature = "tch")),
+        ("wgpu", cfg!(feature = "wgpu")),
+        ("cuda", cfg!(feature = "cuda")),
+    ] {
+        let line = t
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no line for {name} in\n{t}"));
+        let compiled = line.split_whitespace().nth(1);
+        assert_eq!(compiled, Some(if on { "yes" } else { "no" }), "{line}");
+        if !on {
+            assert!(line.contains(&format!("--features {name}")), "{line}");
+        }
+    }
+    assert!(t.contains(&format!(
+        "default: {}",
+        if cfg!(feature = "flex") { "flex" } else { "" }
+    )));
+}
+
+#[test]
+fn models_prints_stages_shapes_and_parameter_counts() {
+    let o = infoplane(&["models", "resnet18", "--json"], repo());
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["resnet18"]["total_params"], 11_173_962);
+    assert_eq!(v["resnet18"]["stages"].as_array().unwrap().len(), 9);
+    let o = infoplane(&["models", "lenet5", "--input", "1x28x28"], repo());
+    let t = text(&o);
     assert!(
-        t.contains("flex") && t.contains("tch") && t.contains("wgpu") && t.contains("cuda"),
+        o.status.success() && t.contains("61,706") && t.contains("map 16x5x5"),
         "{t}"
     );
+    let o = infoplane(&["models", "vgg11", "--input", "1x28x28"], repo());
+    assert!(
+        !o.status.success() && text(&o).contains("pad_to = 32"),
+        "{}",
+        text(&o)
+    );
+    let o = infoplane(&["models", "--input", "3by32"], repo());
+    assert!(
+        !o.status.success() && text(&o).contains("CxHxW"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn train_refuses_a_finished_folder_and_prints_the_resolved_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = infoplane(
+        &[
+            "train",
+            "--print-config",
+            "--arch",
+            "vgg11",
+            "--strategy",
+            "layerwise",
+        ],
+        repo(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let t = String::from_utf8_lossy(&o.stdout);
+    for key in [
+        "arch = \"vgg11\"",
+        "kind = \"layerwise\"",
+        "head = \"linear\"",
+        "subset_seed",
+        "center_y",
+        "sigma_y",
+        "batch_norm = true",
+    ] {
+        assert!(t.contains(key), "{key} missing in\n{t}");
+    }
+    let cfg = dir.path().join("run.toml");
+    std::fs::write(
+        &cfg,
+        "epochs = 1\nbatch_size = 64\n[data]\ndataset = \"mnist-10k\"\nlimit_train = 128\nlimit_test = 64\n[model]\narch = \"lenet5\"\n[strategy]\nkind = \"e2e\"\n[infoplane]\nenabled = false\n[probe]\nenabled = false\n",
+    )
+    .unwrap();
+    let out = dir.path().join("run");
+    let args = [
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let o = infoplane(&args, repo());
+    assert!(o.status.success(), "{}", text(&o));
+    let o = infoplane(&args, repo());
+    assert!(
+        !o.status.success() && text(&o).contains("--overwrite") && text(&o).contains("run"),
+        "{}",
+        text(&o)
+    );
+    let mut over = args.to_vec();
+    over.push("--overwrite");
+    assert!(infoplane(&over, repo()).status.success());
 }
 
 #[test]

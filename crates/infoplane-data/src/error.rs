@@ -125,6 +125,18 @@ pub enum DataError {
         /// Number of classes.
         classes: usize,
     },
+    /// A file header that describes impossible data (a zero or overflowing dimension).
+    #[error(
+        "{path}: the {what} header is invalid: {reason}; the file is corrupt or not a {what} file: get it again"
+    )]
+    BadHeader {
+        /// The file.
+        path: PathBuf,
+        /// Which format was expected.
+        what: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
     /// An option with an impossible value.
     #[error("invalid value for `{option}`: {reason}")]
     InvalidOption {

@@ -92,8 +92,23 @@ fn header(
 pub fn parse_images(path: &Path, bytes: &[u8]) -> Result<IdxImages> {
     let d = header(path, bytes, "images", IDX_IMAGES_MAGIC, 3)?;
     let (count, rows, cols) = (d[0], d[1], d[2]);
+    if rows == 0 || cols == 0 {
+        return Err(DataError::BadHeader {
+            path: path.into(),
+            what: "IDX image",
+            reason: format!("images of {rows}x{cols} pixels"),
+        });
+    }
     let body = &bytes[16..];
-    let expected = count as u64 * rows as u64 * cols as u64;
+    // Checked: three u32 sizes can exceed u64 together.
+    let expected = (count as u64)
+        .checked_mul(rows as u64)
+        .and_then(|v| v.checked_mul(cols as u64))
+        .ok_or_else(|| DataError::BadHeader {
+            path: path.into(),
+            what: "IDX image",
+            reason: format!("{count} images of {rows}x{cols} pixels overflow"),
+        })?;
     if (body.len() as u64) < expected {
         return Err(DataError::Truncated {
             path: path.into(),

@@ -169,9 +169,22 @@ impl Regularized {
     /// Factored R of a linear kernel on features `x` (n × d): with Φ̃ = HΦ and
     /// Φ̃ᵀΦ̃ + εnI = L Lᵀ, R = Φ̃ (Φ̃ᵀΦ̃ + εnI)⁻¹ Φ̃ᵀ = M Mᵀ with M = Φ̃ L⁻ᵀ (exact, any rank).
     pub fn linear_factored(x: &Samples, eps: f64) -> Result<Self> {
+        Self::linear_factored_with(x, eps, true)
+    }
+
+    /// [`Regularized::linear_factored`], with the centering of the features optional: without
+    /// it R = Φ (ΦᵀΦ + εnI)⁻¹ Φᵀ of the uncentered kernel Φ Φᵀ (the label kernel as the authors'
+    /// newer code leaves it; equal to the centered one only for balanced one-hot labels).
+    pub fn linear_factored_with(x: &Samples, eps: f64, center: bool) -> Result<Self> {
         let (n, d) = (x.n, x.d);
         let mean: Vec<f64> = (0..d)
-            .map(|j| (0..n).map(|i| x.values[i * d + j]).sum::<f64>() / n as f64)
+            .map(|j| {
+                if center {
+                    (0..n).map(|i| x.values[i * d + j]).sum::<f64>() / n as f64
+                } else {
+                    0.0
+                }
+            })
             .collect();
         let phi = Mat::from_fn(n, d, |i, j| x.values[i * d + j] - mean[j]);
         let shift = eps * n as f64;
@@ -194,10 +207,31 @@ impl Regularized {
 
     /// R for `x` under `kernel`, in factored form (for variables used many times).
     pub fn new(kernel: &Kernel, x: &Samples, eps: f64) -> Result<Self> {
+        Self::new_with_centering(kernel, x, eps, true)
+    }
+
+    /// [`Regularized::new`] with the Gram matrix centered (`center`, the default everywhere)
+    /// or left as it is.
+    pub fn new_with_centering(
+        kernel: &Kernel,
+        x: &Samples,
+        eps: f64,
+        center_gram: bool,
+    ) -> Result<Self> {
         if kernel.kind == KernelKind::Linear && x.d < x.n {
-            Self::linear_factored(x, eps)
+            Self::linear_factored_with(x, eps, center_gram)
         } else {
-            Self::from_centered_eigen(&center(&kernel.gram(x)), eps)
+            let k = kernel.gram(x);
+            let k = if center_gram { center(&k) } else { k };
+            Self::from_centered_eigen(&k, eps)
+        }
+    }
+
+    /// The factor M of R = M Mᵀ (`Factor` form only).
+    pub fn factor(&self) -> Option<&Mat<f64>> {
+        match self {
+            Regularized::Factor(m) => Some(m),
+            Regularized::Cholesky { .. } => None,
         }
     }
 
@@ -248,6 +282,49 @@ impl Regularized {
 /// nHSIC(X;Y) = tr(R_X R_Y) of two centered Gram matrices.
 pub fn nhsic_from_centered(kc: &Mat<f64>, lc: &Mat<f64>, eps: f64) -> Result<f64> {
     Ok(Regularized::from_centered(kc, eps)?.nhsic(&Regularized::from_centered_eigen(lc, eps)?))
+}
+
+/// nHSIC(T; R) = tr(R_T R) and its gradient G = ∂nHSIC/∂K with respect to T's uncentered
+/// Gram matrix `k`, for a fixed `reference` R = M Mᵀ in factored form ([`Regularized::new`]).
+///
+/// With K̃ = HKH, c = εn, A = K̃ + cI and R_T = K̃A⁻¹ = I − cA⁻¹:
+/// nHSIC = tr(R) − c·tr(A⁻¹R), so dnHSIC = c·tr(A⁻¹ R A⁻¹ dK̃) and, since dK̃ = H dK H,
+/// G = H (c·W Wᵀ) H with W = A⁻¹M. One Cholesky factorization and two triangular solves.
+/// This is the exact gradient the nHSIC augmenting term (section 4.4) backpropagates.
+pub fn nhsic_gradient(k: &Mat<f64>, reference: &Regularized, eps: f64) -> Result<(f64, Mat<f64>)> {
+    check_eps(eps)?;
+    let n = k.nrows();
+    if n < 4 {
+        return Err(HsicError::TooFewSamples { n });
+    }
+    let m = reference.factor().ok_or_else(|| {
+        HsicError::LinearAlgebra(
+            "the reference of nhsic_gradient must be in factored form (Regularized::new)".into(),
+        )
+    })?;
+    if m.nrows() != n {
+        return Err(HsicError::SampleMismatch {
+            n_x: n,
+            n_y: m.nrows(),
+        });
+    }
+    let c = eps * n as f64;
+    let mut a = center(k);
+    for i in 0..n {
+        a[(i, i)] += c;
+    }
+    let llt = a.llt(Side::Lower).map_err(|e| {
+        HsicError::LinearAlgebra(format!("K̃ + εnI is not positive definite ({e:?})"))
+    })?;
+    let l = llt.L();
+    // W = A⁻¹ M = L⁻ᵀ (L⁻¹ M).
+    let mut w = m.clone();
+    let par = faer::get_global_parallelism();
+    faer::linalg::triangular_solve::solve_lower_triangular_in_place(l, w.as_mut(), par);
+    let value = sum_squares(m) - c * sum_squares(&w);
+    faer::linalg::triangular_solve::solve_upper_triangular_in_place(l.transpose(), w.as_mut(), par);
+    let g = &w * w.transpose() * c;
+    Ok((value, center(&g)))
 }
 
 /// All four statistics of one pair of variables.

@@ -16,7 +16,7 @@ pub mod recorder;
 pub use error::{HsicError, Result};
 pub use estimators::{
     DEFAULT_EPS, Regularized, Statistics, cka, hsic_biased, hsic_unbiased, nhsic, nhsic_batched,
-    statistics,
+    nhsic_gradient, statistics,
 };
 pub use kernel::{Kernel, KernelKind, Samples, center, center_right};
 pub use npy::{NpyArray, read_npy};

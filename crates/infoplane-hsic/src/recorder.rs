@@ -30,6 +30,14 @@ pub struct PlaneSettings {
     pub eps: f64,
     /// Samples per mini-batch.
     pub batch: usize,
+    /// Center the label kernel (H·K_Y·H). The authors' newer code leaves the linear label
+    /// kernel uncentered, which gives the same value only for balanced one-hot labels.
+    #[serde(default = "yes")]
+    pub center_y: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for PlaneSettings {
@@ -40,6 +48,7 @@ impl Default for PlaneSettings {
             kernel_y: Kernel::default_y(),
             eps: crate::estimators::DEFAULT_EPS,
             batch: 256,
+            center_y: true,
         }
     }
 }
@@ -48,8 +57,17 @@ impl PlaneSettings {
     /// One line naming the convention, for reports.
     pub fn describe(&self) -> String {
         format!(
-            "X: {}, T: {}, Y: {} (centered, H·K·H), eps = {:e}, mini-batches of {}",
-            self.kernel_x, self.kernel_t, self.kernel_y, self.eps, self.batch
+            "X: {}, T: {} (centered, H·K·H); Y: {} ({}); eps = {:e}, mini-batches of {}",
+            self.kernel_x,
+            self.kernel_t,
+            self.kernel_y,
+            if self.center_y {
+                "centered, H·K·H"
+            } else {
+                "uncentered, as the authors' newer code"
+            },
+            self.eps,
+            self.batch
         )
     }
 }
@@ -79,6 +97,9 @@ pub struct PlanePoint {
     pub batches: usize,
     /// The kernel convention.
     pub settings: PlaneSettings,
+    /// Which samples were measured (split, count, subset seed), in words.
+    #[serde(default)]
+    pub eval_set: String,
 }
 
 /// Measures stages against a fixed evaluation set and streams the points to a file.
@@ -90,6 +111,7 @@ pub struct InfoPlaneRecorder {
     n: usize,
     out: Option<(PathBuf, BufWriter<File>)>,
     points: Vec<PlanePoint>,
+    eval_set: String,
 }
 
 impl InfoPlaneRecorder {
@@ -123,10 +145,11 @@ impl InfoPlaneRecorder {
                 &x.rows(rows.clone()),
                 settings.eps,
             )?);
-            r_y.push(Regularized::new(
+            r_y.push(Regularized::new_with_centering(
                 &settings.kernel_y,
                 &y.rows(rows),
                 settings.eps,
+                settings.center_y,
             )?);
         }
         let out = match out {
@@ -150,7 +173,14 @@ impl InfoPlaneRecorder {
             n: batches * settings.batch,
             out,
             points: Vec::new(),
+            eval_set: String::new(),
         })
+    }
+
+    /// Names the evaluation set in every point recorded from now on.
+    pub fn with_eval_set(mut self, description: impl Into<String>) -> Self {
+        self.eval_set = description.into();
+        self
     }
 
     /// Samples of the evaluation set that are used (whole mini-batches).
@@ -235,6 +265,7 @@ impl InfoPlaneRecorder {
                 batch: self.settings.batch,
                 batches: vals.len(),
                 settings: self.settings,
+                eval_set: self.eval_set.clone(),
             });
         }
         if let Some((path, w)) = &mut self.out {

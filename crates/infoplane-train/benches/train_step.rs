@@ -1,14 +1,14 @@
-//! One training step of LeNet5 (3x32x32 inputs, batch 128, Adam), E2E and layer-wise, on the
-//! CPU backend. `cargo bench -p infoplane-train --bench train_step`; compare with
-//! `scripts/train_step_torch.py` run in the same session (BENCHMARKS.md).
+//! One training step of LeNet5 (3x32x32 inputs, batch 128, Adam with ε = 1e-8 as trained),
+//! E2E and layer-wise, on the CPU backend. `cargo bench -p infoplane-train --bench train_step`;
+//! compare with `scripts/train_step_torch.py` run in the same session (BENCHMARKS.md).
 
 use burn::module::Module;
-use burn::optim::AdamConfig;
 use burn::tensor::{Device, Distribution, Int, Tensor};
 use criterion::{Criterion, criterion_group, criterion_main};
-use infoplane_models::{HeadKind, LeNet5Config};
-use infoplane_train::Learner;
-use infoplane_train::strategies::{EndToEnd, LayerwiseSimultaneous, Strategy};
+use infoplane_data::DatasetName;
+use infoplane_train::TrainConfig;
+use infoplane_train::losses::cross_entropy;
+use infoplane_train::strategies::{DataShape, TrainBatch, build_network, build_strategy_for};
 
 fn bench(c: &mut Criterion) {
     let device = Device::flex().autodiff();
@@ -17,57 +17,42 @@ fn bench(c: &mut Criterion) {
         burn::tensor::TensorData::new((0..128).map(|i| (i % 10) as i64).collect::<Vec<_>>(), [128]),
         &device,
     );
+    let shape = DataShape {
+        input: [3, 32, 32],
+        classes: 10,
+    };
     let mut g = c.benchmark_group("lenet5_step_b128");
     g.sample_size(20);
-    for (name, strategy, head) in [
-        ("e2e", &EndToEnd as &dyn Strategy, None),
-        (
-            "layerwise",
-            &LayerwiseSimultaneous as &dyn Strategy,
-            Some(HeadKind::Linear),
-        ),
-    ] {
-        let model = LeNet5Config {
-            in_channels: 3,
-            image_size: 32,
-            num_classes: 10,
-        }
-        .init(&device);
-        let mut learner = Some(Learner::new(model, head, &device));
-        let mut optim = AdamConfig::new().init();
+    for name in ["e2e", "layerwise"] {
+        let cfg = TrainConfig::example("lenet5", name, DatasetName::Cifar10).unwrap();
+        let mut strategy = build_strategy_for(&cfg, shape, &device).unwrap();
         g.bench_function(name, |b| {
             b.iter(|| {
-                let (l, r) = strategy.step(
-                    learner.take().unwrap(),
-                    &mut optim,
-                    1e-3,
-                    x.clone(),
-                    y.clone(),
-                );
-                learner = Some(l);
-                r.loss
+                strategy
+                    .step(
+                        TrainBatch {
+                            x: x.clone(),
+                            y: y.clone(),
+                            views: 1,
+                        },
+                        1e-3,
+                    )
+                    .unwrap()
+                    .loss
             })
         });
     }
     // Where an E2E step's time goes: forward alone (no autodiff), forward + backward, and the
     // full step above adds the optimizer update.
-    let model = LeNet5Config {
-        in_channels: 3,
-        image_size: 32,
-        num_classes: 10,
-    }
-    .init(&device);
-    let plain = model.valid();
+    let cfg = TrainConfig::example("lenet5", "e2e", DatasetName::Cifar10).unwrap();
+    let net = build_network(&cfg, shape, &device).unwrap();
+    let plain = net.model.valid();
     let xp = x.clone().without_autodiff();
     g.bench_function("e2e_forward_only", |b| {
         b.iter(|| plain.forward(xp.clone()).into_data())
     });
     g.bench_function("e2e_forward_backward", |b| {
-        b.iter(|| {
-            let loss =
-                infoplane_train::strategies::cross_entropy(model.forward(x.clone()), y.clone());
-            loss.backward()
-        })
+        b.iter(|| cross_entropy(net.model.forward(x.clone()), y.clone()).backward())
     });
     g.finish();
 }

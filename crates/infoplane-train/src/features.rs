@@ -1,10 +1,12 @@
-//! Running a model over a whole split in chunks to collect every stage's representation.
+//! Running an evaluator over a whole split in chunks: every stage's representation, test
+//! accuracy, and the features probes see.
 
 use burn::tensor::{Device, Int, Tensor};
 use infoplane_data::{HostBatch, Pipeline, Split, batch::materialize};
 use infoplane_models::Repr;
 
-use crate::learner::{Learner, correct};
+use crate::network::correct;
+use crate::strategies::Evaluate;
 
 /// Rows per forward pass when evaluating.
 pub const EVAL_CHUNK: usize = 512;
@@ -31,34 +33,72 @@ pub fn chunks(batch: &HostBatch, device: &Device) -> Vec<(Tensor<4>, Tensor<1, I
         .collect()
 }
 
-/// Every stage's flattened representation of the whole batch: `out[i]` is `[n, d_i]`.
-pub fn representations(learner: &Learner, batch: &HostBatch, device: &Device) -> Vec<Tensor<2>> {
-    let mut per_stage: Vec<Vec<Tensor<2>>> = vec![Vec::new(); learner.model.num_stages()];
+/// Every stage's representation of the whole batch, as the analyses read it, flattened:
+/// `out[i]` is `[n, d_i]`.
+pub fn representations(eval: &dyn Evaluate, batch: &HostBatch, device: &Device) -> Vec<Tensor<2>> {
+    let mut per_stage: Vec<Vec<Tensor<2>>> = Vec::new();
     for (x, _) in chunks(batch, device) {
-        for (i, t) in learner.model.forward_all(x).into_iter().enumerate() {
+        let out = eval.evaluate(x);
+        if per_stage.is_empty() {
+            per_stage = vec![Vec::new(); out.representations.len()];
+        }
+        for (i, t) in out.representations.into_iter().enumerate() {
             per_stage[i].push(t.flatten());
         }
     }
     per_stage.into_iter().map(|v| Tensor::cat(v, 0)).collect()
 }
 
-/// Accuracy of the model's output and of every auxiliary head on a batch.
-/// Returns (model accuracy, per-head accuracies for stages 1..L−1).
-pub fn accuracies(learner: &Learner, batch: &HostBatch, device: &Device) -> (f64, Vec<f64>) {
+/// Every stage's representation pooled for a probe (feature maps average-pooled to at most
+/// `max` features, like the heads): `out[i]` is `[n, d_i]`.
+pub fn probe_features(
+    eval: &dyn Evaluate,
+    batch: &HostBatch,
+    device: &Device,
+    max: usize,
+) -> Vec<Tensor<2>> {
+    let mut per_stage: Vec<Vec<Tensor<2>>> = Vec::new();
+    for (x, _) in chunks(batch, device) {
+        let out = eval.evaluate(x);
+        if per_stage.is_empty() {
+            per_stage = vec![Vec::new(); out.representations.len()];
+        }
+        for (i, t) in out.representations.into_iter().enumerate() {
+            per_stage[i].push(pooled(t, max));
+        }
+    }
+    per_stage.into_iter().map(|v| Tensor::cat(v, 0)).collect()
+}
+
+/// Accuracy of the class scores and of every classifying auxiliary head on a batch.
+/// Returns (accuracy, per-stage head accuracy where the stage's head classifies).
+pub fn accuracies(
+    eval: &dyn Evaluate,
+    batch: &HostBatch,
+    device: &Device,
+) -> (f64, Vec<Option<f64>>) {
     let n = batch.labels.len().max(1) as f64;
     let mut ok = 0usize;
-    let mut heads = vec![0usize; learner.heads.len()];
+    let mut heads: Vec<Option<usize>> = Vec::new();
     for (x, y) in chunks(batch, device) {
-        let reps = learner.model.forward_all(x);
-        for (i, h) in learner.heads.iter().enumerate() {
-            heads[i] += correct(h.forward(reps[i].clone()), y.clone());
+        let out = eval.evaluate(x);
+        if heads.is_empty() {
+            heads = out
+                .head_scores
+                .iter()
+                .map(|h| h.as_ref().map(|_| 0))
+                .collect();
         }
-        let last = reps.into_iter().last().expect("stages").flatten();
-        ok += correct(last, y);
+        for (acc, h) in heads.iter_mut().zip(out.head_scores) {
+            if let (Some(a), Some(h)) = (acc.as_mut(), h) {
+                *a += correct(h, y.clone());
+            }
+        }
+        ok += correct(out.scores, y);
     }
     (
         ok as f64 / n,
-        heads.into_iter().map(|c| c as f64 / n).collect(),
+        heads.into_iter().map(|c| c.map(|c| c as f64 / n)).collect(),
     )
 }
 
@@ -77,6 +117,6 @@ pub fn pooled(t: Repr, max: usize) -> Tensor<2> {
                     .flatten::<2>(1, 3)
             }
         }
-        Repr::Flat(f) => f,
+        other => other.flatten(),
     }
 }

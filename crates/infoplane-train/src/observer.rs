@@ -6,7 +6,7 @@ use burn::tensor::Device;
 use infoplane_data::{Dataset, Pipeline};
 
 use crate::error::Result;
-use crate::learner::Learner;
+use crate::strategies::Evaluate;
 
 /// Why the loop is calling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,8 +19,8 @@ pub enum EvalPoint {
     EpochEnd,
 }
 
-/// What an observer may look at. `learner` is off the autodiff device (no gradients).
-#[derive(Debug)]
+/// What an observer may look at. The evaluator is in evaluation mode, off the autodiff
+/// device (no gradients).
 pub struct EvalContext<'a> {
     /// Optimizer steps taken.
     pub step: u64,
@@ -28,8 +28,8 @@ pub struct EvalContext<'a> {
     pub epoch: f64,
     /// Why this call happens.
     pub point: EvalPoint,
-    /// The current model and heads, in evaluation mode.
-    pub learner: &'a Learner,
+    /// The current network, through its strategy's evaluation view.
+    pub evaluator: &'a dyn Evaluate,
     /// The device the learner lives on.
     pub device: &'a Device,
     /// The data (train and test splits).
@@ -49,5 +49,16 @@ pub trait Observer {
     /// Called once after the last epoch.
     fn on_end(&mut self, _ctx: &EvalContext<'_>) -> Result<()> {
         Ok(())
+    }
+}
+
+impl std::fmt::Debug for EvalContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EvalContext")
+            .field("step", &self.step)
+            .field("epoch", &self.epoch)
+            .field("point", &self.point)
+            .field("stages", &self.evaluator.stage_names())
+            .finish()
     }
 }

@@ -20,8 +20,10 @@ pub struct InfoPlaneObserver {
 }
 
 impl InfoPlaneObserver {
-    /// Prepares the observer on `eval` (the fixed evaluation subset, already transformed by
-    /// `inputs`), writing points to `out`.
+    /// Prepares the observer on `eval` (the fixed evaluation subset, transformed by
+    /// `pipeline` without augmentation), writing points to `out`; `eval_set` describes the
+    /// subset in every point.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         eval: &Split,
         classes: usize,
@@ -30,12 +32,14 @@ impl InfoPlaneObserver {
         every_steps: u64,
         per_epoch: bool,
         out: &Path,
+        eval_set: &str,
     ) -> Result<Self> {
         let inputs = host_inputs(eval, pipeline);
         let [n, c, h, w] = inputs.shape;
         let x = Samples::from_f32(n, c * h * w, &inputs.images);
         let labels: Vec<usize> = inputs.labels.iter().map(|&l| l as usize).collect();
-        let recorder = InfoPlaneRecorder::new(&x, &labels, classes, settings, Some(out))?;
+        let recorder = InfoPlaneRecorder::new(&x, &labels, classes, settings, Some(out))?
+            .with_eval_set(eval_set);
         Ok(InfoPlaneObserver {
             recorder,
             inputs,
@@ -65,9 +69,9 @@ impl Observer for InfoPlaneObserver {
             return Ok(());
         }
         let t0 = std::time::Instant::now();
-        let reps = representations(ctx.learner, &self.inputs, ctx.device);
+        let reps = representations(ctx.evaluator, &self.inputs, ctx.device);
         let t1 = std::time::Instant::now();
-        let stages = ctx.learner.model.names.iter().cloned().zip(reps).collect();
+        let stages = ctx.evaluator.stage_names().into_iter().zip(reps).collect();
         self.recorder.record(ctx.step, ctx.epoch, stages)?;
         tracing::debug!(
             step = ctx.step,

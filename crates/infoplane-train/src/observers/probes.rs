@@ -1,9 +1,13 @@
-//! Linear probes (the paper's figure 1): for every stage, a linear softmax classifier trained
-//! on the frozen representation (feature maps average-pooled to at most 2048 features, then
-//! standardized with the training statistics), reporting train and test accuracy. Probes are
-//! trained with Adam on mini-batches of 256 for a fixed number of epochs (the last third at a
-//! tenth of the rate), seeded; a short probe under-reports separability, so the default is 30
-//! epochs at lr 1e-2.
+//! Linear probes (the paper's figure 1): for every stage, a linear classifier on the frozen
+//! representation (read by the model's rule: feature maps average-pooled to at most the
+//! model's head-feature limit, 2048 by default; tokens reduced by the readout), standardized
+//! with the training statistics, reporting train and test accuracy.
+//!
+//! - `softmax` (default): a softmax classifier trained with Adam on mini-batches of 256 for a
+//!   fixed number of epochs (the last third at a tenth of the rate), seeded; a short probe
+//!   under-reports separability, so the default is 30 epochs at lr 1e-2.
+//! - `ridge`: closed form — least squares onto centered one-hot targets with a ridge
+//!   λ = 1e-3·tr(XᵀX)/d, solved in f64 (Cholesky); nothing to under-train.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -14,11 +18,12 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use infoplane_data::{HostBatch, Rng, Split};
 
+use crate::config::{ProbeConfig, ProbeMethod};
 use crate::error::{Result, TrainError};
-use crate::features::{chunks, host_inputs};
-use crate::learner::{Learner, correct};
+use crate::features::{host_inputs, probe_features};
+use crate::losses::cross_entropy;
+use crate::network::correct;
 use crate::observer::{EvalContext, Observer};
-use crate::strategies::cross_entropy;
 
 /// Probe accuracy of one stage.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -39,23 +44,20 @@ pub struct ProbeResult {
 #[derive(Debug)]
 pub struct ProbeObserver {
     train: Split,
-    epochs: usize,
-    lr: f64,
+    cfg: ProbeConfig,
     seed: u64,
     out: PathBuf,
     results: Vec<ProbeResult>,
 }
 
 const PROBE_BATCH: usize = 256;
-const MAX_FEATURES: usize = 2048;
 
 impl ProbeObserver {
     /// Probes on `train` (possibly a subset of the training split), writing `out`.
-    pub fn new(train: Split, epochs: usize, lr: f64, seed: u64, out: &Path) -> Self {
+    pub fn new(train: Split, cfg: ProbeConfig, seed: u64, out: &Path) -> Self {
         ProbeObserver {
             train,
-            epochs,
-            lr,
+            cfg,
             seed,
             out: out.into(),
             results: Vec::new(),
@@ -66,16 +68,6 @@ impl ProbeObserver {
     pub fn results(&self) -> &[ProbeResult] {
         &self.results
     }
-}
-
-fn stage_features(learner: &Learner, batch: &HostBatch, device: &Device) -> Vec<Tensor<2>> {
-    let mut per: Vec<Vec<Tensor<2>>> = vec![Vec::new(); learner.model.num_stages()];
-    for (x, _) in chunks(batch, device) {
-        for (i, t) in learner.model.forward_all(x).into_iter().enumerate() {
-            per[i].push(crate::features::pooled(t, MAX_FEATURES));
-        }
-    }
-    per.into_iter().map(|v| Tensor::cat(v, 0)).collect()
 }
 
 fn labels(batch: &HostBatch, device: &Device) -> Tensor<1, Int> {
@@ -103,17 +95,10 @@ pub fn fit_probe(
     let device = xtr.device();
     let ad = device.clone().autodiff();
     let [n, d] = xtr.dims();
-    // Standardize with training statistics (constant features keep std 1).
-    let mean = xtr.clone().mean_dim(0);
-    let std = (xtr.clone() - mean.clone())
-        .powi_scalar(2)
-        .mean_dim(0)
-        .sqrt()
-        .clamp_min(1e-6);
-    let xtr = (xtr - mean.clone()) / std.clone();
-    let xte = (xte - mean) / std;
-    let mut probe: Linear =
-        crate::init::seeded(&ad, seed, |dev| LinearConfig::new(d, classes).init(dev));
+    // Standardize with training statistics (constant features keep their value).
+    let (xtr, xte) = standardize(xtr, xte);
+    let (mut probe, _): (Linear, _) =
+        crate::init::initialize(LinearConfig::new(d, classes).init(&ad), seed, "probe");
     let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
     for epoch in 0..epochs {
         // Step decay: the last third of the epochs at a tenth of the rate, to settle.
@@ -155,25 +140,32 @@ impl Observer for ProbeObserver {
         let device = ctx.device.clone().without_autodiff();
         let tr = host_inputs(&self.train, ctx.pipeline);
         let te = host_inputs(&ctx.data.test, ctx.pipeline);
-        let ftr = stage_features(ctx.learner, &tr, &device);
-        let fte = stage_features(ctx.learner, &te, &device);
+        let max = ctx.evaluator.head_features();
+        let ftr = probe_features(ctx.evaluator, &tr, &device, max);
+        let fte = probe_features(ctx.evaluator, &te, &device, max);
         let (ytr, yte) = (labels(&tr, &device), labels(&te, &device));
+        let names = ctx.evaluator.stage_names();
         self.results.clear();
         for (i, (a, b)) in ftr.into_iter().zip(fte).enumerate() {
             let features = a.dims()[1];
-            let (train_accuracy, test_accuracy) = fit_probe(
-                a,
-                ytr.clone(),
-                b,
-                yte.clone(),
-                ctx.data.num_classes,
-                self.epochs,
-                self.lr,
-                self.seed.wrapping_add(i as u64),
-            );
+            let (train_accuracy, test_accuracy) = match self.cfg.method {
+                ProbeMethod::Softmax => fit_probe(
+                    a,
+                    ytr.clone(),
+                    b,
+                    yte.clone(),
+                    ctx.data.num_classes,
+                    self.cfg.epochs,
+                    self.cfg.lr,
+                    self.seed.wrapping_add(i as u64),
+                ),
+                ProbeMethod::Ridge => {
+                    fit_ridge(a, ytr.clone(), b, yte.clone(), ctx.data.num_classes)
+                }
+            };
             self.results.push(ProbeResult {
                 stage: i + 1,
-                stage_name: ctx.learner.model.names[i].clone(),
+                stage_name: names[i].clone(),
                 features,
                 train_accuracy,
                 test_accuracy,
@@ -181,6 +173,70 @@ impl Observer for ProbeObserver {
         }
         write_probes(&self.out, &self.results)
     }
+}
+
+fn standardize(xtr: Tensor<2>, xte: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+    let mean = xtr.clone().mean_dim(0);
+    let std = (xtr.clone() - mean.clone())
+        .powi_scalar(2)
+        .mean_dim(0)
+        .sqrt()
+        .clamp_min(1e-6);
+    ((xtr - mean.clone()) / std.clone(), (xte - mean) / std)
+}
+
+/// The closed-form probe: ridge regression of standardized features onto centered one-hot
+/// targets, W = (XᵀX + λI)⁻¹XᵀY with λ = 1e-3·tr(XᵀX)/d, in f64; the class is the argmax of
+/// XW. Returns (train, test) accuracy.
+pub fn fit_ridge(
+    xtr: Tensor<2>,
+    ytr: Tensor<1, Int>,
+    xte: Tensor<2>,
+    yte: Tensor<1, Int>,
+    classes: usize,
+) -> (f64, f64) {
+    use faer::linalg::solvers::Solve;
+    use faer::{Mat, Side};
+    let (xtr, xte) = standardize(xtr, xte);
+    let [n, d] = xtr.dims();
+    let labels: Vec<i64> = ytr.clone().try_into_vec_as::<i64>().expect("labels");
+    // XᵀX and XᵀY on the backend (f32), solved in f64.
+    let gram: Vec<f32> = xtr
+        .clone()
+        .transpose()
+        .matmul(xtr.clone())
+        .try_into_vec_as::<f32>()
+        .expect("float");
+    let mut onehot = vec![-1.0f32 / classes as f32; n * classes];
+    for (i, &c) in labels.iter().enumerate() {
+        onehot[i * classes + c as usize] += 1.0;
+    }
+    let y = Tensor::<2>::from_data(TensorData::new(onehot, [n, classes]), &xtr.device());
+    let xty: Vec<f32> = xtr
+        .clone()
+        .transpose()
+        .matmul(y)
+        .try_into_vec_as::<f32>()
+        .expect("float");
+    let trace: f64 = (0..d).map(|i| gram[i * d + i] as f64).sum();
+    let lambda = 1e-3 * trace / d as f64 + 1e-9;
+    let a = Mat::from_fn(d, d, |i, j| {
+        gram[i * d + j] as f64 + if i == j { lambda } else { 0.0 }
+    });
+    let b = Mat::from_fn(d, classes, |i, j| xty[i * classes + j] as f64);
+    let w = match a.llt(Side::Lower) {
+        Ok(llt) => llt.solve(&b),
+        Err(_) => return (f64::NAN, f64::NAN),
+    };
+    let wv: Vec<f32> = (0..d * classes)
+        .map(|k| w[(k / classes, k % classes)] as f32)
+        .collect();
+    let w = Tensor::<2>::from_data(TensorData::new(wv, [d, classes]), &xtr.device());
+    let acc = |x: Tensor<2>, y: Tensor<1, Int>| {
+        let n = y.dims()[0].max(1);
+        correct(x.matmul(w.clone()), y) as f64 / n as f64
+    };
+    (acc(xtr, ytr), acc(xte, yte))
 }
 
 /// Writes probe results as CSV (written to a temporary file, then renamed).

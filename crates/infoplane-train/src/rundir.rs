@@ -1,0 +1,149 @@
+//! Run directories that never lose or mix a result.
+//!
+//! - A run holds an exclusive OS lock on `<run>/.lock` for its whole life (released by the OS
+//!   if the process dies); a second run on the same folder is refused with the holder's
+//!   process id.
+//! - A folder that already holds a run (finished: `summary.json`; unfinished: metrics or a
+//!   checkpoint) is never replaced silently: the caller chooses to resume it, to overwrite it,
+//!   or (reproductions) to reuse it when its config is the same.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Result, TrainError};
+
+/// The exclusive lock of a run directory, held until dropped.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: File,
+    path: PathBuf,
+}
+
+impl RunLock {
+    /// Takes the lock of `dir` (created if missing), or fails naming the process that holds it.
+    pub fn acquire(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
+        let path = dir.join(".lock");
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| TrainError::io(&path, e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                return Err(TrainError::RunDir {
+                    path: dir.into(),
+                    reason: format!(
+                        "another run is using this folder (process {}); wait for it to finish, or train into another --out",
+                        if holder.is_empty() { "unknown" } else { holder }
+                    ),
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(TrainError::io(&path, e)),
+        }
+        file.set_len(0).map_err(|e| TrainError::io(&path, e))?;
+        file.seek(SeekFrom::Start(0))
+            .and_then(|_| write!(file, "{}", std::process::id()))
+            .and_then(|_| file.flush())
+            .map_err(|e| TrainError::io(&path, e))?;
+        Ok(RunLock { _file: file, path })
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// What a run directory holds already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    /// Nothing of a run.
+    Empty,
+    /// A run that did not finish (metrics, planes or a checkpoint, no summary).
+    Unfinished,
+    /// A finished run (`summary.json`).
+    Finished,
+}
+
+/// Inspects `dir`.
+pub fn existing(dir: &Path) -> Existing {
+    if dir.join("summary.json").exists() {
+        Existing::Finished
+    } else if [
+        "metrics.jsonl",
+        "checkpoint",
+        "infoplane.jsonl",
+        "probes.csv",
+    ]
+    .iter()
+    .any(|f| dir.join(f).exists())
+    {
+        Existing::Unfinished
+    } else {
+        Existing::Empty
+    }
+}
+
+/// What to do with a run directory that already holds a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnExisting {
+    /// Refuse (the default): name the folder and the options.
+    #[default]
+    Refuse,
+    /// Continue an unfinished run from its checkpoint (a finished one is returned as it is).
+    Resume,
+    /// Delete what is there and start again.
+    Overwrite,
+    /// Reproductions: reuse a finished run and resume an unfinished one when its saved config
+    /// equals this one; otherwise start again.
+    ReuseIfSame,
+}
+
+/// The files of a run, removed before a fresh start.
+pub const RUN_FILES: [&str; 6] = [
+    "metrics.jsonl",
+    "infoplane.jsonl",
+    "probes.csv",
+    "summary.json",
+    "summary.json.tmp",
+    "config.toml",
+];
+
+/// Removes every file of a run from `dir` (not the lock, not foreign files).
+pub fn clear(dir: &Path) -> Result<()> {
+    for f in RUN_FILES {
+        let p = dir.join(f);
+        if p.exists() {
+            std::fs::remove_file(&p).map_err(|e| TrainError::io(&p, e))?;
+        }
+    }
+    for d in ["checkpoint", "checkpoint.tmp"] {
+        let p = dir.join(d);
+        if p.exists() {
+            std::fs::remove_dir_all(&p).map_err(|e| TrainError::io(&p, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// The refusal for a folder that holds a run.
+pub fn refusal(dir: &Path, what: Existing) -> TrainError {
+    let held = match what {
+        Existing::Finished => "a finished run (summary.json)",
+        _ => "an unfinished run",
+    };
+    TrainError::RunDir {
+        path: dir.into(),
+        reason: format!(
+            "this folder already holds {held}; pass --resume to continue it, --overwrite to replace it, or another --out"
+        ),
+    }
+}
