@@ -266,10 +266,16 @@ fn the_recorder_mean_equals_nhsic_per_batch_by_hand() {
     };
     let mut rec = InfoPlaneRecorder::new(&x, &labels, 4, settings, None).unwrap();
     let tensor = burn::tensor::Tensor::<2>::from_data(
-        burn::tensor::TensorData::new(t.values.iter().map(|&v| v as f32).collect::<Vec<_>>(), [n, 5]),
+        burn::tensor::TensorData::new(
+            t.values.iter().map(|&v| v as f32).collect::<Vec<_>>(),
+            [n, 5],
+        ),
         &burn::tensor::Device::flex(),
     );
-    let p = rec.record(0, 0.0, vec![("t".into(), tensor)]).unwrap().remove(0);
+    let p = rec
+        .record(0, 0.0, vec![("t".into(), tensor)])
+        .unwrap()
+        .remove(0);
     let (kx, ky) = (Kernel::default_x(), Kernel::default_y());
     let per_batch = |other: &Samples, k: &Kernel| -> Vec<f64> {
         (0..n / bs)
@@ -322,7 +328,10 @@ fn the_nhsic_gradient_matches_central_finite_differences() {
     // The value is nHSIC itself.
     let (v, g) = nhsic_gradient(&kz.gram(&z), &reference, EPS).unwrap();
     let direct = nhsic(&z, &r, &kz, &Kernel::default_x(), EPS).unwrap();
-    assert!((v - direct).abs() < 1e-9 * direct.abs().max(1.0), "{v} vs {direct}");
+    assert!(
+        (v - direct).abs() < 1e-9 * direct.abs().max(1.0),
+        "{v} vs {direct}"
+    );
     let analytic = grad_through_kernel(&z, sigma, &g, &kz.gram(&z));
     let h = 1e-5;
     let mut worst: f64 = 0.0;

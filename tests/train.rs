@@ -476,7 +476,16 @@ fn probes_separate_linearly_separable_data_perfectly() {
     };
     let (xtr, ytr) = sample(300, &mut rng);
     let (xte, yte) = sample(150, &mut rng);
-    let soft = fit_probe(xtr.clone(), ytr.clone(), xte.clone(), yte.clone(), 3, 100, 1e-2, 0);
+    let soft = fit_probe(
+        xtr.clone(),
+        ytr.clone(),
+        xte.clone(),
+        yte.clone(),
+        3,
+        100,
+        1e-2,
+        0,
+    );
     assert_eq!(soft, (1.0, 1.0));
     assert_eq!(fit_ridge(xtr, ytr, xte, yte, 3), (1.0, 1.0));
 }
@@ -509,7 +518,10 @@ fn the_nhsic_term_backpropagates_the_exact_gradient() {
     let direct =
         infoplane::hsic::nhsic(&zs, &Samples::new(n, 3, rv), &kz, &Kernel::default_x(), eps)
             .unwrap();
-    assert!((value - direct).abs() < 1e-4 * direct, "{value} vs {direct}");
+    assert!(
+        (value - direct).abs() < 1e-4 * direct,
+        "{value} vs {direct}"
+    );
     // The gradient equals central finite differences of the f64 value.
     let f = |v: &[f64]| {
         infoplane::hsic::nhsic_gradient(&kz.gram(&Samples::new(n, d, v.to_vec())), &reference, eps)
