@@ -174,16 +174,34 @@ impl<S: Stage + Module> Layerwise<S> {
 
 impl<S: Stage + Module> Strategy for Layerwise<S> {
     fn describe(&self) -> String {
+        let net = self.trainee.net();
+        let heads = match net.heads.iter().flatten().next() {
+            Some(h) => format!(
+                "{} auxiliary heads ({}-layer)",
+                h.kind().as_str(),
+                h.kind().layers()
+            ),
+            None => "no auxiliary heads (identity)".into(),
+        };
+        let logits_note = if net.model.ends_in_logits()
+            && self.spec.objective == LocalObjective::CrossEntropy
+        {
+            "; the last stage is trained by its own output"
+        } else if net.readout.is_some() || net.model.classifier.is_some() {
+            "; test accuracy from a linear classifier trained with cross-entropy on the detached last representation"
+        } else {
+            ""
+        };
         let loss = match &self.spec.objective {
-            LocalObjective::CrossEntropy => "local cross-entropy through auxiliary heads".into(),
+            LocalObjective::CrossEntropy => format!("local cross-entropy through {heads}"),
             LocalObjective::SupCon {
                 temperature,
                 base_temperature,
             } => format!(
-                "local supervised contrastive loss (τ = {temperature}, τ_base = {base_temperature}) through auxiliary heads"
+                "local supervised contrastive loss (τ = {temperature}, τ_base = {base_temperature}) through {heads}"
             ),
             LocalObjective::Similarity { target, .. } => format!(
-                "local similarity matching (label target {})",
+                "local similarity matching through {heads} (label target {})",
                 match target {
                     SimTarget::OnehotGram => "one-hot Gram Y·Yᵀ",
                     SimTarget::Centered => "centered and normalized one-hot",
@@ -213,7 +231,7 @@ impl<S: Stage + Module> Strategy for Layerwise<S> {
             ),
         };
         format!(
-            "layer-wise ({}), {loss}{term}; inputs detached between stages",
+            "layer-wise ({}), {loss}{term}; inputs detached between stages{logits_note}",
             match self.spec.schedule {
                 Schedule::Simultaneous => "simultaneous",
                 Schedule::Sequential => "sequential, earlier stages frozen in evaluation mode",
