@@ -2,4 +2,5 @@
 
 mod data;
 mod hsic;
+mod methods;
 mod train;

@@ -364,16 +364,23 @@ fn a_locked_folder_refuses_a_second_run() {
 
 #[test]
 fn shipped_experiment_configs_parse() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
-    let mut n = 0;
-    for e in std::fs::read_dir(&dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.extension().is_some_and(|x| x == "toml") {
-            TrainConfig::from_file(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-            n += 1;
+    fn visit(dir: &Path, n: &mut usize) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                visit(&p, n);
+            } else if p.extension().is_some_and(|x| x == "toml") {
+                TrainConfig::from_file(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                *n += 1;
+            }
         }
     }
-    assert!(n >= 2);
+    let mut n = 0;
+    visit(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments"),
+        &mut n,
+    );
+    assert!(n >= 13, "{n} experiment files");
 }
 
 #[test]

@@ -256,3 +256,144 @@ pub fn nhsic_term(
 pub fn host_matrix(values: Vec<f32>, n: usize, d: usize, device: &Device) -> Tensor<2> {
     Tensor::from_data(TensorData::new(values, [n, d]), device)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device() -> Device {
+        Device::flex()
+    }
+
+    fn t2(v: &[f64], shape: [usize; 2]) -> Tensor<2> {
+        Tensor::from_data(
+            TensorData::new(v.iter().map(|&x| x as f32).collect::<Vec<_>>(), shape),
+            &device(),
+        )
+    }
+
+    fn labels(v: &[i64]) -> Tensor<1, Int> {
+        Tensor::from_data(TensorData::new(v.to_vec(), [v.len()]), &device())
+    }
+
+    fn scalar(t: Tensor<1>) -> f64 {
+        t.into_scalar::<f32>() as f64
+    }
+
+    /// The supervised contrastive loss written out in f64 from its formula.
+    fn supcon_f64(z: &[[f64; 2]], y: &[usize], tau: f64, base: f64) -> f64 {
+        let n = z.len();
+        let unit: Vec<[f64; 2]> = z
+            .iter()
+            .map(|v| {
+                let r = (v[0] * v[0] + v[1] * v[1]).sqrt();
+                [v[0] / r, v[1] / r]
+            })
+            .collect();
+        let s = |i: usize, j: usize| (unit[i][0] * unit[j][0] + unit[i][1] * unit[j][1]) / tau;
+        let mut total = 0.0;
+        for i in 0..n {
+            let denom: f64 = (0..n).filter(|&a| a != i).map(|a| s(i, a).exp()).sum();
+            let pos: Vec<usize> = (0..n).filter(|&p| p != i && y[p] == y[i]).collect();
+            let mean: f64 =
+                pos.iter().map(|&p| s(i, p) - denom.ln()).sum::<f64>() / pos.len().max(1) as f64;
+            total += -(tau / base) * mean;
+        }
+        total / n as f64
+    }
+
+    const Z: [[f64; 2]; 4] = [[1.0, 0.2], [0.9, -0.1], [-0.3, 1.0], [0.5, 0.5]];
+
+    #[test]
+    fn supcon_equals_its_formula_on_four_samples() {
+        let flat: Vec<f64> = Z.iter().flatten().copied().collect();
+        let got = scalar(supcon(t2(&flat, [4, 2]), labels(&[0, 0, 1, 1]), 0.1, 0.07));
+        let want = supcon_f64(&Z, &[0, 0, 1, 1], 0.1, 0.07);
+        assert!((got - want).abs() < 1e-4 * want.abs(), "{got} vs {want}");
+    }
+
+    #[test]
+    fn nt_xent_pairs_each_view_with_the_other_view_of_its_sample() {
+        // Rows 0, 1 are first views of samples 0, 1; rows 2, 3 their second views: the
+        // positives are (0, 2) and (1, 3), whatever the labels.
+        let flat: Vec<f64> = Z.iter().flatten().copied().collect();
+        let got = scalar(nt_xent(t2(&flat, [4, 2]), 0.5, 0.5));
+        let want = supcon_f64(&Z, &[0, 1, 0, 1], 0.5, 0.5);
+        assert!((got - want).abs() < 1e-4 * want.abs(), "{got} vs {want}");
+    }
+
+    #[test]
+    fn similarity_matching_is_zero_when_the_similarities_equal_the_target() {
+        // Class 0 → (1, −1, 0, 0), class 1 → (0, 0, 1, −1): centered already, orthogonal, so the
+        // cosine similarity is exactly the one-hot Gram matrix.
+        let rows = [
+            [1.0, -1.0, 0.0, 0.0],
+            [0.0, 0.0, 1.0, -1.0],
+            [1.0, -1.0, 0.0, 0.0],
+        ];
+        let flat: Vec<f64> = rows.iter().flatten().copied().collect();
+        let y = labels(&[0, 1, 0]);
+        let target = label_similarity(y.clone(), 2, SimTarget::OnehotGram);
+        let l = scalar(similarity_matching(Repr::Flat(t2(&flat, [3, 4])), target));
+        assert!(l.abs() < 1e-10, "{l}");
+        // One-hot rows match the centered target (−1/(C−1) off the class) exactly.
+        let onehot = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0];
+        let target = label_similarity(y, 3, SimTarget::Centered);
+        let l = scalar(similarity_matching(Repr::Flat(t2(&onehot, [3, 3])), target));
+        assert!(l.abs() < 1e-10, "{l}");
+        // And a representation that ignores the labels does not.
+        let target = label_similarity(labels(&[0, 1, 0]), 2, SimTarget::OnehotGram);
+        let l = scalar(similarity_matching(
+            Repr::Flat(t2(
+                &[1.0, 2.0, 3.0, 0.0, 1.0, -1.0, 2.0, 2.0, 0.5, 1.0, 0.0, 3.0],
+                [3, 4],
+            )),
+            target,
+        ));
+        assert!(l > 0.01);
+    }
+
+    #[test]
+    fn sp_targets_have_k_ones_or_unit_rows() {
+        // Eight signals of two classes: rows tie within a class.
+        let mut v = Vec::new();
+        for i in 0..8 {
+            v.extend(if i % 2 == 0 {
+                [1.0, 0.0, 0.5]
+            } else {
+                [0.0, 1.0, 0.5]
+            });
+        }
+        let s = t2(&v, [8, 3]);
+        let hard: Vec<f32> = sp_targets(s.clone(), SpTarget::Hard(6))
+            .try_into_vec_as::<f32>()
+            .unwrap();
+        for row in hard.chunks(8) {
+            assert_eq!(row.iter().filter(|&&x| x == 1.0).count(), 6);
+            assert_eq!(row.iter().filter(|&&x| x == 0.0).count(), 2);
+        }
+        let soft: Vec<f32> = sp_targets(s, SpTarget::Soft)
+            .try_into_vec_as::<f32>()
+            .unwrap();
+        for row in soft.chunks(8) {
+            assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn sp_loss_and_forward_forward_by_hand() {
+        // O = fx·fsᵀ/√2 = [[1/√2, 0], [0, 1/√2]]; with T = I the loss is
+        // −log softmax(1/√2, 0)[0] = log(1 + e^(−1/√2)).
+        let fx = t2(&[1.0, 0.0, 0.0, 1.0], [2, 2]);
+        let eye = t2(&[1.0, 0.0, 0.0, 1.0], [2, 2]);
+        let got = scalar(sp_loss(fx.clone(), fx, eye));
+        let want = (1.0 + (-1.0 / 2f64.sqrt()).exp()).ln();
+        assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+        // Goodness 4 (positive) and 0 (negative) around θ = 2: 2·softplus(−2).
+        let pos = t2(&[2.0, 2.0], [1, 2]);
+        let neg = t2(&[0.0, 0.0], [1, 2]);
+        let got = scalar(forward_forward(pos, neg, 2.0));
+        let want = 2.0 * (1.0 + (-2f64).exp()).ln();
+        assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+    }
+}
