@@ -3,4 +3,5 @@
 mod data;
 mod hsic;
 mod methods;
+mod models;
 mod train;
