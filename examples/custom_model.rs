@@ -15,8 +15,8 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::activation::{relu, tanh};
 use burn::tensor::Device;
+use burn::tensor::activation::{relu, tanh};
 use infoplane::data::{DatasetName, Locator, Normalization, Pipeline, materialize};
 use infoplane::hsic::{InfoPlaneRecorder, PlaneSettings, Samples};
 use infoplane::models::{Head, HeadKind, HeadPurpose, Repr, Stage, StagedModel};

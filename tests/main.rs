@@ -1,6 +1,7 @@
 //! Cross-crate tests of infoplane, one binary with a module per topic.
 
 mod data;
+mod forward;
 mod hsic;
 mod methods;
 mod models;

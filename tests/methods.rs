@@ -215,10 +215,18 @@ fn every_method_lowers_its_loss_from_its_shipped_config() {
         "layerwise-nhsic",
         "layerwise-sequential",
         "retrain",
+        "forward-forward-original",
+        "forward-forward-modified",
+        "forward-gradient",
     ] {
         let mut cfg = small(method_config(name), 4);
-        if name == "layerwise-sequential" {
+        let phased = name == "layerwise-sequential" || name.starts_with("forward-forward");
+        if phased {
             cfg.epochs = 2;
+            cfg.model.set_width(0.25);
+        }
+        if name.starts_with("forward-") {
+            cfg.optim.lr = method_config(name).optim.lr;
         }
         if let StrategyConfig::Retrain(r) = &mut cfg.strategy {
             // The source: the layer-wise run trained just before, in this loop.
@@ -228,15 +236,20 @@ fn every_method_lowers_its_loss_from_its_shipped_config() {
         let s = infoplane::train::run(&cfg, &device, &dir, &RunOptions::default())
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         let m = infoplane::train::trainer::read_metrics(&dir.join("metrics.jsonl")).unwrap();
-        // Sequential: the first stage's loss over its own phase.
-        let (first, last) = if name == "layerwise-sequential" {
+        // Layer by layer: the first layer's loss over its own phase.
+        let (first, last) = if phased {
             (m[0].loss, m[1].loss)
         } else {
             (m[0].loss, m.last().unwrap().loss)
         };
         assert!(last < first, "{name}: loss {first} -> {last}");
+        let stages = if name.starts_with("forward-forward") {
+            4
+        } else {
+            5
+        };
         assert!(
-            s.stages.len() == 5 && s.stages.iter().all(|st| st.probe_test_accuracy.is_some()),
+            s.stages.len() == stages && s.stages.iter().all(|st| st.probe_test_accuracy.is_some()),
             "{name}: every stage measured and probed"
         );
         assert!(dir.join("summary.json").exists());

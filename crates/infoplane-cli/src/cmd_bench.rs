@@ -13,7 +13,7 @@ use infoplane_train::strategies::{DataShape, TrainBatch, build_strategy_for};
 /// Options of the command.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
-    /// e2e or layerwise (cross-entropy; layer-wise with linear heads).
+    /// e2e, layerwise (cross-entropy; layer-wise with linear heads) or forward-gradient.
     #[arg(long, default_value = "e2e")]
     pub strategy: String,
     /// Architecture: lenet5, mlp, vgg11, resnet18, resnet50 or vit.
@@ -60,8 +60,11 @@ pub fn peak_rss_mib() -> Option<f64> {
 /// Runs the benchmark and prints one JSON line.
 pub fn run(a: &BenchArgs, device: &Device, backend: &str) -> Result<()> {
     let device = device.clone().autodiff();
-    if !["e2e", "layerwise"].contains(&a.strategy.as_str()) {
-        bail!("--strategy `{}`: use e2e or layerwise", a.strategy);
+    if !["e2e", "layerwise", "forward-gradient"].contains(&a.strategy.as_str()) {
+        bail!(
+            "--strategy `{}`: use e2e, layerwise or forward-gradient",
+            a.strategy
+        );
     }
     if a.batch < 2 || a.steps == 0 {
         bail!("--batch must be at least 2 and --steps at least 1");

@@ -486,6 +486,40 @@ pub struct RetrainConfig {
     pub keep: usize,
 }
 
+fn d_threshold() -> f64 {
+    2.0
+}
+fn d_ff_schedule() -> Schedule {
+    Schedule::Sequential
+}
+fn d_one() -> usize {
+    1
+}
+
+/// The forward-forward algorithm (appendix C, table 3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FfConfig {
+    /// Label embedding: top-left (original) or prototype (the paper's modification).
+    #[serde(default)]
+    pub embedding: crate::strategies::FfEmbedding,
+    /// Layers one after the other (`epochs` each; default) or all at once.
+    #[serde(default = "d_ff_schedule")]
+    pub schedule: Schedule,
+    /// Goodness threshold θ.
+    #[serde(default = "d_threshold")]
+    pub threshold: f64,
+}
+
+/// E2E training by forward gradients (appendix F.4.2, figure 11).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FgConfig {
+    /// Random tangents per step whose estimates are averaged.
+    #[serde(default = "d_one")]
+    pub tangents: usize,
+}
+
 /// The training strategy and its parameters: the `[strategy]` table, tagged by `kind`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -496,13 +530,19 @@ pub enum StrategyConfig {
     Layerwise(LayerwiseConfig),
     /// [`RetrainConfig`].
     Retrain(RetrainConfig),
+    /// [`FfConfig`].
+    ForwardForward(FfConfig),
+    /// [`FgConfig`].
+    ForwardGradient(FgConfig),
 }
 
 impl StrategyConfig {
     /// The strategy kind with default parameters, by name.
     pub fn by_name(kind: &str) -> Option<Self> {
         match kind {
-            "e2e" | "layerwise" => toml::from_str(&format!("kind = \"{kind}\"")).ok(),
+            "e2e" | "layerwise" | "forward-forward" | "forward-gradient" => {
+                toml::from_str(&format!("kind = \"{kind}\"")).ok()
+            }
             _ => None,
         }
     }
@@ -513,6 +553,8 @@ impl StrategyConfig {
             StrategyConfig::E2e(_) => "e2e",
             StrategyConfig::Layerwise(_) => "layerwise",
             StrategyConfig::Retrain(_) => "retrain",
+            StrategyConfig::ForwardForward(_) => "forward-forward",
+            StrategyConfig::ForwardGradient(_) => "forward-gradient",
         }
     }
 
@@ -538,6 +580,14 @@ impl StrategyConfig {
                 if c.hsic.is_some() { "+nhsic" } else { "" }
             ),
             StrategyConfig::Retrain(c) => format!("retrain-after-{}", c.keep),
+            StrategyConfig::ForwardForward(c) => format!(
+                "forward-forward-{}",
+                match c.embedding {
+                    crate::strategies::FfEmbedding::TopLeft => "original",
+                    crate::strategies::FfEmbedding::Prototype => "modified",
+                }
+            ),
+            StrategyConfig::ForwardGradient(_) => "forward-gradient".into(),
         }
     }
 
@@ -546,7 +596,9 @@ impl StrategyConfig {
         match self {
             StrategyConfig::E2e(c) => c.loss != E2eLoss::Ce,
             StrategyConfig::Layerwise(c) => c.loss == LocalLoss::Supcon,
-            StrategyConfig::Retrain(_) => false,
+            StrategyConfig::Retrain(_)
+            | StrategyConfig::ForwardForward(_)
+            | StrategyConfig::ForwardGradient(_) => false,
         }
     }
 }
@@ -682,7 +734,9 @@ impl TrainConfig {
                     LocalLoss::SpHard | LocalLoss::SpSoft => HeadKind::Identity,
                 });
             }
-            StrategyConfig::Retrain(_) => {}
+            StrategyConfig::Retrain(_)
+            | StrategyConfig::ForwardForward(_)
+            | StrategyConfig::ForwardGradient(_) => {}
         }
         self.validate()?;
         Ok(self)
@@ -865,6 +919,22 @@ impl TrainConfig {
                     return Err(TrainError::value(
                         "strategy.keep",
                         "keep at least 1 stage (keep = 0 is plain E2E training)",
+                    ));
+                }
+                Ok(())
+            }
+            StrategyConfig::ForwardForward(c) => positive("strategy.threshold", c.threshold),
+            StrategyConfig::ForwardGradient(c) => {
+                if c.tangents == 0 {
+                    return Err(TrainError::value("strategy.tangents", "must be at least 1"));
+                }
+                if !matches!(self.model, ArchConfig::Lenet5(_) | ArchConfig::Mlp(_))
+                    || self.model.has_batch_norm()
+                    || self.model.has_dropout()
+                {
+                    return Err(TrainError::value(
+                        "model.arch",
+                        "forward gradient has forward-mode rules for LeNet5 and the MLP without batch norm or dropout",
                     ));
                 }
                 Ok(())

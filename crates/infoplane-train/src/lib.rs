@@ -17,6 +17,7 @@ pub mod config;
 pub mod error;
 pub mod features;
 pub mod init;
+pub mod jvp;
 pub mod losses;
 pub mod network;
 pub mod observer;

@@ -2,11 +2,14 @@
 //! modules the strategy adds to it, the host-drawn initialization and the optimizer.
 
 use burn::module::Module;
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor, TensorData};
 use infoplane_data::Dataset;
 use infoplane_models::{Head, HeadKind, HeadPurpose, ModelError, StagedModel};
 
-use super::{EndToEnd, EndToEndSpec, Layerwise, LayerwiseSpec, LocalObjective, Strategy, Trainee};
+use super::{
+    EndToEnd, EndToEndSpec, FfEmbedding, FfSpec, ForwardForward, ForwardGradient, Layerwise,
+    LayerwiseSpec, LocalObjective, Strategy, Trainee,
+};
 use crate::config::{E2eLoss, LocalLoss, StrategyConfig, TrainConfig};
 use crate::error::{Result, TrainError};
 use crate::init::initialize;
@@ -112,7 +115,17 @@ pub fn build_network(cfg: &TrainConfig, shape: DataShape, device: &Device) -> Re
                 net.label_path = Some(LabelPath::new(classes, input, device));
             }
         }
-        StrategyConfig::Retrain(_) => {}
+        StrategyConfig::ForwardForward(_) => {
+            // The forward-forward layers are the hidden stages: the class-score stage (or the
+            // classifier) of the architecture has no role in it.
+            if net.model.ends_in_logits() && net.model.num_stages() > 1 {
+                net.model.stages.pop();
+                net.model.names.pop();
+                net.heads.pop();
+            }
+            net.model.classifier = None;
+        }
+        StrategyConfig::Retrain(_) | StrategyConfig::ForwardGradient(_) => {}
     }
     Ok(initialize(net, cfg.seed, "network").0)
 }
@@ -172,13 +185,54 @@ pub fn build_strategy(
     data: &Dataset,
     device: &Device,
 ) -> Result<Box<dyn Strategy>> {
-    build_strategy_for(cfg, DataShape::of(cfg, data), device)
+    build(cfg, DataShape::of(cfg, data), Some(data), device)
 }
 
-/// [`build_strategy`] for inputs and classes given directly (benchmarks on random data).
+/// [`build_strategy`] for inputs and classes given directly (benchmarks on random data; the
+/// forward-forward prototypes need the data and are refused here).
 pub fn build_strategy_for(
     cfg: &TrainConfig,
     data: DataShape,
+    device: &Device,
+) -> Result<Box<dyn Strategy>> {
+    build(cfg, data, None, device)
+}
+
+/// Class prototypes: the mean training image of every class after the pipeline (without
+/// augmentation), `[C, c, h, w]`.
+pub fn class_prototypes(cfg: &TrainConfig, data: &Dataset, device: &Device) -> Tensor<4> {
+    let plain = infoplane_data::Pipeline {
+        augment: infoplane_data::Augment::None,
+        ..pipeline(cfg)
+    };
+    let all = infoplane_data::materialize(&data.train, &plain);
+    let [n, c, h, w] = all.shape;
+    let d = c * h * w;
+    let k = data.num_classes;
+    let mut sums = vec![0f64; k * d];
+    let mut counts = vec![0usize; k];
+    for i in 0..n {
+        let l = all.labels[i] as usize;
+        counts[l] += 1;
+        for (s, &v) in sums[l * d..(l + 1) * d]
+            .iter_mut()
+            .zip(&all.images[i * d..(i + 1) * d])
+        {
+            *s += v as f64;
+        }
+    }
+    let means: Vec<f32> = sums
+        .chunks(d)
+        .zip(&counts)
+        .flat_map(|(s, &m)| s.iter().map(move |v| (v / m.max(1) as f64) as f32))
+        .collect();
+    Tensor::from_data(TensorData::new(means, [k, c, h, w]), device)
+}
+
+fn build(
+    cfg: &TrainConfig,
+    data: DataShape,
+    dataset: Option<&Dataset>,
     device: &Device,
 ) -> Result<Box<dyn Strategy>> {
     let optim = optimizer(&cfg.optim);
@@ -217,6 +271,38 @@ pub fn build_strategy_for(
                 },
             ))
         }
+        StrategyConfig::ForwardForward(c) => {
+            let prototypes = match c.embedding {
+                FfEmbedding::TopLeft => None,
+                FfEmbedding::Prototype => Some(class_prototypes(
+                    cfg,
+                    dataset.ok_or_else(|| {
+                        TrainError::value(
+                            "strategy.embedding",
+                            "the prototype embedding needs the training data",
+                        )
+                    })?,
+                    device,
+                )),
+            };
+            Box::new(ForwardForward::new(
+                Trainee::new(build_network(cfg, data, device)?, optim),
+                FfSpec {
+                    embedding: c.embedding,
+                    schedule: c.schedule,
+                    threshold: c.threshold,
+                    epochs: cfg.epochs,
+                    classes: data.classes,
+                    seed: cfg.seed,
+                },
+                prototypes,
+            ))
+        }
+        StrategyConfig::ForwardGradient(c) => Box::new(ForwardGradient::new(
+            Trainee::new(build_network(cfg, data, device)?, optim),
+            c.tangents,
+            cfg.epochs,
+        )?),
         StrategyConfig::Retrain(c) => {
             let source = source_stages(cfg, &c.source, c.keep, data, device)?;
             let mut net = build_network(cfg, data, device)?;

@@ -7,10 +7,14 @@
 
 mod build;
 mod e2e;
+mod ff;
+mod fwdgrad;
 mod layerwise;
 
 pub use build::{DataShape, build_model, build_network, build_strategy, build_strategy_for};
 pub use e2e::{EndToEnd, EndToEndSpec};
+pub use ff::{FfEmbedding, FfSpec, ForwardForward, wrong_labels};
+pub use fwdgrad::{ForwardGradient, check_supported, directional_derivative, forward_gradient};
 pub use layerwise::{Layerwise, LayerwiseSpec, LocalObjective};
 
 use std::path::Path;
@@ -160,6 +164,12 @@ impl<S: Stage + Module> Trainee<S> {
         let net = self.net.take().expect("the network is always put back");
         let params = GradientsParams::from_grads(grads, &net);
         self.net = Some(self.optim.step(lr, net, params));
+    }
+
+    /// One optimizer step with gradients given directly (forward gradients).
+    pub fn apply_params(&mut self, lr: f64, grads: GradientsParams) {
+        let net = self.net.take().expect("the network is always put back");
+        self.net = Some(self.optim.step(lr, net, grads));
     }
 
     /// Saves `network.bpk` and `optim.bpk` into `dir`.

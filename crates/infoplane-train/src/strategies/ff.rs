@@ -1,0 +1,465 @@
+//! The forward-forward algorithm (Hinton 2022; the paper's appendix C, table 3) on the hidden
+//! stages of a staged model (the MLP 784-1000-1000-1000-1000 of the authors' code, or LeNet5's
+//! conv1, conv2, fc3, fc4 as a small CNN).
+//!
+//! Each layer's input is L2-normalized per sample (x/(‖x‖ + 1e-4)); its goodness is the mean
+//! of its squared activations; its loss is softplus(θ − g⁺) + softplus(g⁻ − θ) with θ = 2,
+//! where g⁺ is the goodness of the image with its true label and g⁻ with a wrong one. Wrong
+//! labels are a seeded permutation of the batch's labels, repaired so that none equals the true
+//! label. Layers train one after the other (one phase per layer, earlier layers frozen;
+//! default) or all at once with detached inputs.
+//!
+//! Label embeddings (named options):
+//! - `top-left` (Hinton's original): the first C values of the flattened input (the top-left
+//!   pixels) are replaced by the one-hot label scaled to the batch's maximum value;
+//! - `prototype` (the paper's modification): each class is represented by its prototype, the
+//!   mean training image of the class (normalized like the inputs); the image and the prototype
+//!   are sent separately through the layers before the one being trained, and mixed by adding
+//!   their representations just before it (appendix C: "mix class information just before the
+//!   currently trained layer and forward [x] and [the label] separately through the model").
+//!   Addition is our choice of mixing; the paper does not state it.
+//!
+//! Prediction: the class whose embedding gives the largest goodness summed over the layers.
+//! The per-stage "head" scores are the same sum over the first k layers, so the accuracy of
+//! every depth is recorded. Representations for the information plane and the probes: each
+//! layer's output for the input with the neutral embedding (top-left: every label pixel at
+//! 1/C of the maximum; prototype: the image alone, no prototype added).
+
+use std::path::Path;
+
+use burn::module::Module;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use infoplane_data::Rng;
+use infoplane_models::{Block, Repr, Stage, StageRole};
+
+use super::{EvalOutput, Evaluate, Phase, StepReport, Strategy, TrainBatch, Trainee};
+use crate::config::Schedule;
+use crate::error::Result;
+use crate::init::stable_hash;
+use crate::losses::forward_forward;
+use crate::network::Network;
+
+/// How labels enter a forward-forward network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FfEmbedding {
+    /// One-hot in the top-left pixels (Hinton's original).
+    #[default]
+    TopLeft,
+    /// Class prototypes mixed in just before the trained layer (the paper's modification).
+    Prototype,
+}
+
+/// What a forward-forward strategy does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FfSpec {
+    /// Label embedding.
+    pub embedding: FfEmbedding,
+    /// Layer by layer (default) or all at once.
+    pub schedule: Schedule,
+    /// Goodness threshold θ.
+    pub threshold: f64,
+    /// Epochs per phase.
+    pub epochs: usize,
+    /// Classes.
+    pub classes: usize,
+    /// Seed of the wrong labels.
+    pub seed: u64,
+}
+
+/// Forward-forward training of a network whose stages are the FF layers.
+#[derive(Debug)]
+pub struct ForwardForward {
+    trainee: Trainee<Block>,
+    spec: FfSpec,
+    /// Class prototypes `[C, c, h, w]` (prototype embedding).
+    prototypes: Option<Tensor<4>>,
+    phase: usize,
+}
+
+/// Per-sample L2 normalization of a layer input, keeping its shape.
+fn normalize(r: Repr) -> Repr {
+    let n = r.batch();
+    let norm = |flat: Tensor<2>| flat.powi_scalar(2).sum_dim(1).sqrt().add_scalar(1e-4);
+    match r {
+        Repr::Map(m) => {
+            let s = norm(m.clone().flatten::<2>(1, 3)).reshape([n, 1, 1, 1]);
+            Repr::Map(m / s)
+        }
+        Repr::Tokens(t) => {
+            let s = norm(t.clone().flatten::<2>(1, 2)).reshape([n, 1, 1]);
+            Repr::Tokens(t / s)
+        }
+        Repr::Flat(f) => {
+            let s = norm(f.clone());
+            Repr::Flat(f / s)
+        }
+    }
+}
+
+/// The goodness of each sample: the mean of its squared activations, `[n]`.
+fn goodness(r: Repr) -> Tensor<1> {
+    let f = r.flatten();
+    let n = f.dims()[0];
+    f.powi_scalar(2).mean_dim(1).reshape([n])
+}
+
+/// One FF layer: stage `k` on the normalized input.
+fn layer(net: &Network<Block>, k: usize, input: Repr) -> Repr {
+    net.model.stages[k].forward(normalize(input))
+}
+
+/// Inputs with a one-hot label (or the neutral label when `labels` is `None`) in the first C
+/// values, scaled to the batch's maximum.
+fn top_left(x: &Tensor<4>, labels: Option<&[i64]>, classes: usize) -> Tensor<4> {
+    let [n, c, h, w] = x.dims();
+    let d = c * h * w;
+    let device = x.device();
+    let max = x.clone().max().into_scalar::<f32>();
+    let mut mask = vec![1f32; n * d];
+    let mut label = vec![0f32; n * d];
+    for i in 0..n {
+        for j in 0..classes.min(d) {
+            mask[i * d + j] = 0.0;
+            label[i * d + j] = match labels {
+                Some(l) if l[i] as usize == j => max,
+                Some(_) => 0.0,
+                None => max / classes as f32,
+            };
+        }
+    }
+    let mask = Tensor::<4>::from_data(TensorData::new(mask, [n, c, h, w]), &device);
+    let label = Tensor::<4>::from_data(TensorData::new(label, [n, c, h, w]), &device);
+    x.clone() * mask + label
+}
+
+/// Wrong labels: a seeded permutation of the batch's labels, with every label that equals the
+/// true one swapped with another position where both become wrong (or, where no such position
+/// exists, moved to the next class).
+pub fn wrong_labels(labels: &[i64], classes: usize, seed: u64) -> Vec<i64> {
+    let n = labels.len();
+    let bytes: Vec<u8> = labels.iter().flat_map(|l| l.to_le_bytes()).collect();
+    let mut rng = Rng::derive(seed, &[0xff, stable_hash(&String::from_utf8_lossy(&bytes))]);
+    let perm = rng.permutation(n);
+    let mut neg: Vec<i64> = perm.iter().map(|&p| labels[p]).collect();
+    for i in 0..n {
+        if neg[i] != labels[i] {
+            continue;
+        }
+        let swap = (0..n).find(|&j| j != i && neg[j] != labels[i] && neg[i] != labels[j]);
+        match swap {
+            Some(j) => neg.swap(i, j),
+            None => neg[i] = (labels[i] + 1) % classes as i64,
+        }
+    }
+    neg
+}
+
+impl ForwardForward {
+    /// The strategy over a network whose stages are the FF layers; `prototypes` `[C, c, h, w]`
+    /// for the prototype embedding.
+    pub fn new(trainee: Trainee<Block>, spec: FfSpec, prototypes: Option<Tensor<4>>) -> Self {
+        ForwardForward {
+            trainee,
+            spec,
+            prototypes,
+            phase: 0,
+        }
+    }
+
+    fn layers(&self) -> usize {
+        self.trainee.net().model.num_stages()
+    }
+
+    fn trained(&self) -> std::ops::Range<usize> {
+        match self.spec.schedule {
+            Schedule::Simultaneous => 0..self.layers(),
+            Schedule::Sequential => self.phase..self.phase + 1,
+        }
+    }
+
+    fn prototypes_of(&self, labels: &[i64], device: &Device) -> Tensor<4> {
+        let p = self
+            .prototypes
+            .as_ref()
+            .expect("the prototype embedding has prototypes")
+            .clone()
+            .to_device(device);
+        let idx =
+            Tensor::<1, Int>::from_data(TensorData::new(labels.to_vec(), [labels.len()]), device);
+        p.select(0, idx)
+    }
+}
+
+impl Strategy for ForwardForward {
+    fn describe(&self) -> String {
+        format!(
+            "forward-forward ({}; {} label embedding), goodness = mean squared activation, θ = {}, layer inputs L2-normalized, wrong labels from a permutation of the batch's labels; prediction = the label with the largest goodness summed over the layers",
+            match self.spec.schedule {
+                Schedule::Sequential => "layers trained one after the other",
+                Schedule::Simultaneous => "layers trained simultaneously",
+            },
+            match self.spec.embedding {
+                FfEmbedding::TopLeft => "top-left one-hot (original)",
+                FfEmbedding::Prototype =>
+                    "class-prototype, mixed just before the trained layer (the paper's modification)",
+            },
+            self.spec.threshold
+        )
+    }
+
+    fn phases(&self) -> Vec<Phase> {
+        match self.spec.schedule {
+            Schedule::Simultaneous => vec![Phase {
+                name: "train".into(),
+                epochs: self.spec.epochs,
+            }],
+            Schedule::Sequential => self
+                .trainee
+                .net()
+                .model
+                .names
+                .iter()
+                .map(|n| Phase {
+                    name: format!("layer {n}"),
+                    epochs: self.spec.epochs,
+                })
+                .collect(),
+        }
+    }
+
+    fn enter_phase(&mut self, index: usize) -> Result<()> {
+        self.phase = index;
+        if self.spec.schedule == Schedule::Sequential {
+            self.trainee.update(|mut net| {
+                net.model.stages = net
+                    .model
+                    .stages
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, s)| if i < index { s.freeze() } else { s })
+                    .collect();
+                net
+            });
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, batch: TrainBatch, lr: f64) -> Result<StepReport> {
+        let device = batch.x.device();
+        let labels: Vec<i64> = batch.y.clone().try_into_vec_as::<i64>().expect("labels");
+        let neg = wrong_labels(&labels, self.spec.classes, self.spec.seed);
+        let range = self.trained();
+        // Inputs of the first trained layer: (positive, negative) and, for prototypes, the
+        // image alone.
+        let (mut pos, mut negr, mut alone) = {
+            let net = self.trainee.net();
+            match self.spec.embedding {
+                FfEmbedding::TopLeft => {
+                    let mut p = Repr::Map(top_left(&batch.x, Some(&labels), self.spec.classes));
+                    let mut q = Repr::Map(top_left(&batch.x, Some(&neg), self.spec.classes));
+                    for k in 0..range.start {
+                        p = layer(net, k, p).detach();
+                        q = layer(net, k, q).detach();
+                    }
+                    (p, q, None)
+                }
+                FfEmbedding::Prototype => {
+                    let mut x = Repr::Map(batch.x.clone());
+                    let mut p = Repr::Map(self.prototypes_of(&labels, &device));
+                    let mut q = Repr::Map(self.prototypes_of(&neg, &device));
+                    for k in 0..range.start {
+                        x = layer(net, k, x).detach();
+                        p = layer(net, k, p).detach();
+                        q = layer(net, k, q).detach();
+                    }
+                    (p, q, Some(x))
+                }
+            }
+        };
+        let mut losses = Vec::new();
+        for k in range {
+            let (loss, next) = {
+                let net = self.trainee.net();
+                let mix = |label: &Repr| -> Repr {
+                    match &alone {
+                        None => label.clone().detach(),
+                        Some(x) => add(x.clone().detach(), label.clone().detach()),
+                    }
+                };
+                let op = layer(net, k, mix(&pos));
+                let on = layer(net, k, mix(&negr));
+                let loss = forward_forward(
+                    op.clone().flatten(),
+                    on.clone().flatten(),
+                    self.spec.threshold,
+                );
+                // The next layer's inputs: each part propagated separately.
+                let next = match &alone {
+                    None => (op.detach(), on.detach(), None),
+                    Some(x) => (
+                        layer(net, k, pos.clone()).detach(),
+                        layer(net, k, negr.clone()).detach(),
+                        Some(layer(net, k, x.clone()).detach()),
+                    ),
+                };
+                (loss, next)
+            };
+            let v = loss.clone().into_scalar::<f32>();
+            losses.push(v);
+            if !v.is_finite() {
+                break;
+            }
+            self.trainee.apply(lr, loss.backward());
+            (pos, negr, alone) = next;
+        }
+        Ok(StepReport {
+            loss: losses.last().copied().unwrap_or(f32::NAN),
+            stage_losses: losses,
+            correct: 0,
+            stage_terms: Vec::new(),
+        })
+    }
+
+    fn evaluator(&self) -> Box<dyn Evaluate + '_> {
+        Box::new(FfEvaluator {
+            net: self.trainee.net().valid(),
+            embedding: self.spec.embedding,
+            classes: self.spec.classes,
+            prototypes: self.prototypes.clone(),
+        })
+    }
+
+    fn save(&self, dir: &Path) -> Result<()> {
+        self.trainee.save(dir)
+    }
+
+    fn load(&mut self, dir: &Path) -> Result<()> {
+        self.trainee.load(dir)
+    }
+
+    fn num_params(&self) -> usize {
+        infoplane_models::count_parameters(self.trainee.net())
+    }
+}
+
+fn add(a: Repr, b: Repr) -> Repr {
+    match (a, b) {
+        (Repr::Map(a), Repr::Map(b)) => Repr::Map(a + b),
+        (Repr::Tokens(a), Repr::Tokens(b)) => Repr::Tokens(a + b),
+        (a, b) => Repr::Flat(a.flatten() + b.flatten()),
+    }
+}
+
+/// Evaluation of a forward-forward network.
+#[derive(Debug)]
+struct FfEvaluator {
+    net: Network<Block>,
+    embedding: FfEmbedding,
+    classes: usize,
+    prototypes: Option<Tensor<4>>,
+}
+
+impl Evaluate for FfEvaluator {
+    fn stage_names(&self) -> Vec<String> {
+        self.net.model.names.clone()
+    }
+
+    fn stage_roles(&self) -> Vec<StageRole> {
+        let n = self.net.model.num_stages();
+        (0..n)
+            .map(|i| match i {
+                0 => StageRole::First,
+                i if i + 1 == n => StageRole::Last,
+                _ => StageRole::Middle,
+            })
+            .collect()
+    }
+
+    fn head_features(&self) -> usize {
+        self.net.model.head_features
+    }
+
+    fn model_description(&self) -> String {
+        format!("forward-forward layers of {}", self.net.model.description)
+    }
+
+    fn evaluate(&self, x: Tensor<4>) -> EvalOutput {
+        let n = x.dims()[0];
+        let layers = self.net.model.num_stages();
+        let device = x.device();
+        // Per layer, the goodness of every class: g[k] is [n, C].
+        let mut g: Vec<Vec<Tensor<1>>> = vec![Vec::new(); layers];
+        let mut representations = Vec::with_capacity(layers);
+        match self.embedding {
+            FfEmbedding::TopLeft => {
+                for c in 0..self.classes {
+                    let labels = vec![c as i64; n];
+                    let mut t = Repr::Map(top_left(&x, Some(&labels), self.classes));
+                    for (k, gk) in g.iter_mut().enumerate() {
+                        t = layer(&self.net, k, t);
+                        gk.push(goodness(t.clone()));
+                    }
+                }
+                let mut t = Repr::Map(top_left(&x, None, self.classes));
+                for k in 0..layers {
+                    t = layer(&self.net, k, t);
+                    representations.push(self.net.model.read(t.clone()));
+                }
+            }
+            FfEmbedding::Prototype => {
+                let protos = self
+                    .prototypes
+                    .clone()
+                    .expect("prototypes")
+                    .to_device(&device);
+                // The image alone and every prototype, each through the layers.
+                let mut alone = Repr::Map(x.clone());
+                let mut p = Repr::Map(protos);
+                for (k, gk) in g.iter_mut().enumerate() {
+                    for c in 0..self.classes {
+                        let pc = p.clone().narrow(c, 1);
+                        let pc = match pc {
+                            Repr::Map(m) => {
+                                let [_, ch, h, w] = m.dims();
+                                Repr::Map(m.expand([n, ch, h, w]))
+                            }
+                            Repr::Flat(f) => {
+                                let [_, d] = f.dims();
+                                Repr::Flat(f.expand([n, d]))
+                            }
+                            Repr::Tokens(t) => {
+                                let [_, s, d] = t.dims();
+                                Repr::Tokens(t.expand([n, s, d]))
+                            }
+                        };
+                        gk.push(goodness(layer(&self.net, k, add(alone.clone(), pc))));
+                    }
+                    alone = layer(&self.net, k, alone);
+                    p = layer(&self.net, k, p);
+                    representations.push(self.net.model.read(alone.clone()));
+                }
+            }
+        }
+        let per_layer: Vec<Tensor<2>> = g
+            .into_iter()
+            .map(|cols| {
+                Tensor::stack::<2>(cols, 1) // [n, C]
+            })
+            .collect();
+        let mut head_scores = Vec::with_capacity(layers);
+        let mut total: Option<Tensor<2>> = None;
+        for s in per_layer {
+            total = Some(match total {
+                None => s,
+                Some(t) => t + s,
+            });
+            head_scores.push(total.clone());
+        }
+        EvalOutput {
+            scores: total.expect("at least one layer"),
+            representations,
+            head_scores,
+        }
+    }
+}
