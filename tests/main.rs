@@ -5,4 +5,5 @@ mod forward;
 mod hsic;
 mod methods;
 mod models;
+mod toy;
 mod train;

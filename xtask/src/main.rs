@@ -2,6 +2,7 @@
 //! `infoplane` binary, and `data fetch` downloads files with sha256 verification.
 //!
 //! - `cargo xtask reproduce quick [--dataset NAME] [--backend NAME] [--device D] [--epochs N] [--out DIR]`
+//! - `cargo xtask reproduce <artifact>|all [--scale quick|paper] [--dry-run] [--tiny] [--backend NAME] [--out DIR]`
 //! - `cargo xtask data fetch <mnist|fashion-mnist|cifar10|cifar100> [--dir DIR]`
 
 use std::path::{Path, PathBuf};
@@ -164,18 +165,15 @@ fn fetch_into(files: &[&(&str, &str, &str, &str)], dir: &Path) -> Result<(), Str
 }
 
 fn usage() -> String {
-    "usage:\n  cargo xtask reproduce quick [--dataset mnist-10k|fashion-mnist] [--backend NAME] [--device D] [--epochs N] [--out DIR]\n  cargo xtask data fetch <mnist|fashion-mnist|cifar10|cifar100> [--dir DIR]".to_string()
+    "usage:\n  cargo xtask reproduce quick [--dataset mnist-10k|fashion-mnist] [--backend NAME] [--device D] [--epochs N] [--out DIR]\n  cargo xtask reproduce <fig1..fig19|table1..table4|all> [--scale quick|paper] [--dry-run] [--tiny] [--backend NAME] [--device D] [--out DIR]\n  cargo xtask data fetch <mnist|fashion-mnist|cifar10|cifar100> [--dir DIR]".to_string()
 }
 
 fn reproduce(args: &[String]) -> Result<(), String> {
     let Some(artifact) = args.first() else {
         return Err(usage());
     };
-    if artifact != "quick" {
-        return Err(format!(
-            "unknown artifact `{artifact}`: available now: quick\n{}",
-            usage()
-        ));
+    if artifact.starts_with('-') {
+        return Err(usage());
     }
     // The backend's cargo feature is switched on to match --backend.
     let mut features: Vec<String> = Vec::new();
@@ -193,14 +191,12 @@ fn reproduce(args: &[String]) -> Result<(), String> {
         }
     }
     if !rest.iter().any(|a| a == "--out") {
-        rest.extend([
-            "--out".to_string(),
-            project_root()
-                .join("results")
-                .join("quick")
-                .display()
-                .to_string(),
-        ]);
+        let out = if artifact == "quick" {
+            project_root().join("results").join("quick")
+        } else {
+            project_root().join("results")
+        };
+        rest.extend(["--out".to_string(), out.display().to_string()]);
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
@@ -209,12 +205,12 @@ fn reproduce(args: &[String]) -> Result<(), String> {
     if !features.is_empty() {
         cmd.args(["--features", &features.join(",")]);
     }
-    cmd.args(["--", "reproduce", "quick"]).args(&rest);
+    cmd.args(["--", "reproduce", artifact.as_str()]).args(&rest);
     let status = cmd
         .status()
         .map_err(|e| format!("could not run cargo: {e}"))?;
     if !status.success() {
-        return Err(format!("infoplane reproduce quick failed ({status})"));
+        return Err(format!("infoplane reproduce {artifact} failed ({status})"));
     }
     Ok(())
 }

@@ -128,3 +128,69 @@ pub fn run(a: &BenchArgs, device: &Device, backend: &str) -> Result<()> {
     println!("{v}");
     Ok(())
 }
+
+/// The shape of a config's model inputs (the dataset's sample shape after padding).
+fn input_shape(cfg: &TrainConfig) -> DataShape {
+    let d = cfg.data.dataset;
+    DataShape {
+        input: infoplane_train::pipeline(cfg).output_shape(d.sample_shape()),
+        classes: d.num_classes(),
+    }
+}
+
+/// Phases of a config's strategy (sequential schedules train one stage, or FF layer, each).
+pub fn phases(cfg: &TrainConfig) -> Result<usize> {
+    let mut c = cfg.clone();
+    if let infoplane_train::StrategyConfig::ForwardForward(f) = &mut c.strategy {
+        f.embedding = infoplane_train::strategies::FfEmbedding::TopLeft;
+    }
+    if let infoplane_train::StrategyConfig::Retrain(_) = c.strategy {
+        return Ok(1);
+    }
+    let s = build_strategy_for(&c, input_shape(&c), &Device::flex().autodiff())?;
+    Ok(s.phases().len())
+}
+
+/// Seconds per training sample of a config's strategy on `device`, timed over two steps of
+/// 16 samples after one warm-up step (for cost estimates; retraining is timed as E2E, the
+/// prototype embedding of forward-forward as the top-left one).
+pub fn seconds_per_sample(cfg: &TrainConfig, device: &Device) -> Result<f64> {
+    let device = device.clone().autodiff();
+    let mut c = cfg.clone();
+    match &mut c.strategy {
+        infoplane_train::StrategyConfig::ForwardForward(f) => {
+            f.embedding = infoplane_train::strategies::FfEmbedding::TopLeft;
+        }
+        infoplane_train::StrategyConfig::Retrain(_) => {
+            c.strategy = infoplane_train::StrategyConfig::by_name("e2e").expect("e2e");
+        }
+        _ => {}
+    }
+    let shape = input_shape(&c);
+    let mut strategy = build_strategy_for(&c, shape, &device)?;
+    strategy.enter_phase(0)?;
+    let views = strategy.views();
+    let n = 16 * views;
+    let [ch, h, w] = shape.input;
+    let x = Tensor::<4>::random([n, ch, h, w], Distribution::Normal(0.0, 1.0), &device);
+    let y = Tensor::<1, Int>::from_data(
+        TensorData::new(
+            (0..n)
+                .map(|i| ((i % 16) % shape.classes) as i64)
+                .collect::<Vec<_>>(),
+            [n],
+        ),
+        &device,
+    );
+    let batch = || TrainBatch {
+        x: x.clone(),
+        y: y.clone(),
+        views,
+    };
+    strategy.step(batch(), 1e-4)?;
+    let t0 = Instant::now();
+    for _ in 0..2 {
+        strategy.step(batch(), 1e-4)?;
+    }
+    Ok(t0.elapsed().as_secs_f64() / 32.0)
+}

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+mod artifacts;
 mod claims;
 mod cmd_bench;
 mod cmd_data;
@@ -17,6 +18,7 @@ mod image;
 mod plot;
 mod reading;
 mod reproduce;
+mod sweep;
 
 /// Methods of `infoplane train` and their `[strategy]` keys.
 const TRAIN_HELP: &str =
@@ -123,8 +125,12 @@ enum Command {
         #[arg(long, conflicts_with = "overwrite")]
         resume: bool,
         /// Replace a run that the folder already holds.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "reuse")]
         overwrite: bool,
+        /// Sweeps: return a finished run with the same config as it is, resume an unfinished
+        /// one, start otherwise.
+        #[arg(long, conflicts_with = "resume")]
+        reuse: bool,
         /// Override `epochs`.
         #[arg(long)]
         epochs: Option<usize>,
@@ -178,10 +184,45 @@ enum Command {
         #[command(flatten)]
         backend: BackendArgs,
     },
-    /// Reproduce an artifact of the paper.
+    /// Reproduce an artifact of the paper (quick, fig1..fig19, table1..table4, or all).
     Reproduce {
+        /// quick (the main job), an artifact (fig3, table1, …) or all.
+        artifact: String,
+        /// quick (offline data, reduced width and epochs) or paper (the paper's settings).
+        #[arg(long, default_value = "quick")]
+        scale: String,
+        /// Results folder (artifacts go into <out>/<artifact>/; quick: the folder itself).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print the runs and their estimated cost instead of running them.
+        #[arg(long)]
+        dry_run: bool,
+        /// With --dry-run: count sample passes only, without timing a step of each
+        /// configuration on this machine.
+        #[arg(long, requires = "dry_run")]
+        no_timing: bool,
+        /// A tiny setting (seconds per run) to check the pipeline.
+        #[arg(long)]
+        tiny: bool,
+        /// quick only: mnist-10k (bundled) or fashion-mnist.
+        #[arg(long, default_value = "mnist-10k")]
+        dataset: String,
+        /// quick only: directory holding the dataset's files.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// quick only: epochs per run (default 20).
+        #[arg(long)]
+        epochs: Option<usize>,
+        /// quick only: seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[command(flatten)]
+        backend: BackendArgs,
+    },
+    /// Sweeps for a cluster: a job list and a Slurm array script, and their collection.
+    Sweep {
         #[command(subcommand)]
-        command: ReproduceCommand,
+        command: SweepCommand,
     },
 }
 
@@ -240,29 +281,34 @@ enum PlotCommand {
 }
 
 #[derive(Debug, Subcommand)]
-enum ReproduceCommand {
-    /// LeNet5 E2E vs layer-wise on mnist-10k: planes, probes, report.
-    Quick {
-        /// Output folder.
-        #[arg(long, default_value = "results/quick")]
+enum SweepCommand {
+    /// Writes one config per run, jobs.txt (one command per line), slurm.sbatch and plan.json.
+    Plan {
+        /// The artifact (fig3, table1, …).
+        artifact: String,
+        /// The folder to write.
+        #[arg(long)]
         out: PathBuf,
-        /// mnist-10k (bundled) or fashion-mnist.
-        #[arg(long, default_value = "mnist-10k")]
-        dataset: String,
-        /// Directory holding the dataset's files.
+        /// quick or paper.
+        #[arg(long, default_value = "paper")]
+        scale: String,
+        /// How workers run infoplane (a path or a command on their PATH).
+        #[arg(long, default_value = "infoplane")]
+        binary: String,
+        /// Backend of every job.
         #[arg(long)]
-        data_dir: Option<PathBuf>,
-        /// Epochs per run (default 20).
+        backend: Option<String>,
+        /// Device of every job.
         #[arg(long)]
-        epochs: Option<usize>,
-        /// Seed.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// A tiny setting (512 samples, 2 epochs) to check the pipeline.
-        #[arg(long)]
-        tiny: bool,
-        #[command(flatten)]
-        backend: BackendArgs,
+        device: Option<String>,
+        /// An #SBATCH option of the array script, e.g. --slurm=--gres=gpu:1 (repeatable).
+        #[arg(long, allow_hyphen_values = true)]
+        slurm: Vec<String>,
+    },
+    /// Builds the artifact's report from the run folders that exist; lists missing runs.
+    Collect {
+        /// The folder written by `sweep plan`.
+        dir: PathBuf,
     },
 }
 
@@ -324,6 +370,7 @@ fn run(cli: Cli) -> Result<()> {
             out,
             resume,
             overwrite,
+            reuse,
             epochs,
             seed,
             strategy,
@@ -385,6 +432,8 @@ fn run(cli: Cli) -> Result<()> {
             );
             let on_existing = if resume {
                 infoplane_train::OnExisting::Resume
+            } else if reuse {
+                infoplane_train::OnExisting::ReuseIfSame
             } else if overwrite {
                 infoplane_train::OnExisting::Overwrite
             } else {
@@ -434,20 +483,24 @@ fn run(cli: Cli) -> Result<()> {
             let (device, label) = backend.resolve()?;
             cmd_bench::run(&args, &device, &label)
         }
-        Command::Reproduce { command } => match command {
-            ReproduceCommand::Quick {
-                out,
-                dataset,
-                data_dir,
-                epochs,
-                seed,
-                tiny,
-                backend,
-            } => {
-                let (device, label) = backend.resolve()?;
-                reproduce::quick(
+        Command::Reproduce {
+            artifact,
+            scale,
+            out,
+            dry_run,
+            no_timing,
+            tiny,
+            dataset,
+            data_dir,
+            epochs,
+            seed,
+            backend,
+        } => {
+            let (device, label) = backend.resolve()?;
+            if artifact == "quick" {
+                return reproduce::quick(
                     &reproduce::QuickArgs {
-                        out,
+                        out: out.unwrap_or_else(|| PathBuf::from("results/quick")),
                         dataset,
                         data_dir,
                         epochs,
@@ -457,8 +510,53 @@ fn run(cli: Cli) -> Result<()> {
                     },
                     &device,
                 )
-                .context("reproduce quick")
+                .context("reproduce quick");
             }
+            let scale = if tiny {
+                artifacts::plan::Scale::Tiny
+            } else {
+                artifacts::plan::Scale::parse(&scale)?
+            };
+            artifacts::reproduce(
+                &artifacts::Args {
+                    artifact: artifact.clone(),
+                    scale,
+                    results: out.unwrap_or_else(|| PathBuf::from("results")),
+                    dry_run,
+                    timing: !no_timing,
+                    backend: label,
+                },
+                &device,
+            )
+            .with_context(|| format!("reproduce {artifact}"))
+        }
+        Command::Sweep { command } => match command {
+            SweepCommand::Plan {
+                artifact,
+                out,
+                scale,
+                binary,
+                backend,
+                device,
+                slurm,
+            } => {
+                let mut b = Vec::new();
+                if let Some(x) = backend {
+                    b.extend(["--backend".to_string(), x]);
+                }
+                if let Some(x) = device {
+                    b.extend(["--device".to_string(), x]);
+                }
+                sweep::plan_cmd(&sweep::PlanArgs {
+                    artifact,
+                    out,
+                    scale: artifacts::plan::Scale::parse(&scale)?,
+                    binary,
+                    backend: b,
+                    slurm,
+                })
+            }
+            SweepCommand::Collect { dir } => sweep::collect_cmd(&dir, "(as run by the jobs)"),
         },
     }
 }

@@ -310,6 +310,133 @@ where
     Ok(())
 }
 
+/// The toy example (section 4.2): σ₂/σ₁ of W, nHSIC(X;T1), nHSIC(Y;T1) over training for each
+/// training, and T1 before and after layer-wise training with a linear head.
+fn draw_toy<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    traces: &[infoplane_train::toy::ToyTrace],
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let err = |e: &dyn std::fmt::Debug| anyhow::anyhow!("{e:?}");
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let panels = root.split_evenly((1, 4));
+    type Series = fn(&infoplane_train::toy::ToyTrace, usize) -> f64;
+    let curves: [(&str, Series); 3] = [
+        ("σ₂/σ₁ of W", |t, i| {
+            t.sigma[i][1] / t.sigma[i][0].max(1e-12)
+        }),
+        ("nHSIC(X;T1)", |t, i| t.nhsic_x[i]),
+        ("nHSIC(Y;T1)", |t, i| t.nhsic_y[i]),
+    ];
+    for (p, (title, f)) in panels.iter().zip(curves) {
+        let steps = traces
+            .iter()
+            .map(|t| *t.steps.last().unwrap_or(&1))
+            .max()
+            .unwrap_or(1) as f64;
+        let (mut lo, mut hi) = (f64::MAX, f64::MIN);
+        for t in traces {
+            for i in 0..t.steps.len() {
+                lo = lo.min(f(t, i));
+                hi = hi.max(f(t, i));
+            }
+        }
+        let pad = 0.05 * (hi - lo).abs().max(1e-6);
+        let mut chart = ChartBuilder::on(p)
+            .caption(title, ("sans-serif", 15))
+            .margin(8)
+            .x_label_area_size(32)
+            .y_label_area_size(48)
+            .build_cartesian_2d(0f64..steps, (lo - pad)..(hi + pad))
+            .map_err(|e| err(&e))?;
+        chart
+            .configure_mesh()
+            .x_desc("step")
+            .label_style(("sans-serif", 11))
+            .draw()
+            .map_err(|e| err(&e))?;
+        for (k, t) in traces.iter().enumerate() {
+            let c = RUN_COLORS[k % RUN_COLORS.len()];
+            let pts: Vec<(f64, f64)> = (0..t.steps.len())
+                .map(|i| (t.steps[i] as f64, f(t, i)))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(pts, c.stroke_width(2)))
+                .map_err(|e| err(&e))?
+                .label(t.training.as_str())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 11))
+            .draw()
+            .map_err(|e| err(&e))?;
+    }
+    // T1 of the layer-wise, linear-head run: first and last snapshot.
+    if let Some(t) = traces.first() {
+        let snaps = [t.snapshots.first(), t.snapshots.last()];
+        let all: Vec<[f64; 2]> = snaps
+            .iter()
+            .flatten()
+            .flat_map(|(_, v)| v.iter().copied())
+            .collect();
+        let m = all
+            .iter()
+            .flat_map(|p| [p[0].abs(), p[1].abs()])
+            .fold(1e-6, f64::max)
+            * 1.1;
+        let mut chart = ChartBuilder::on(&panels[3])
+            .caption(
+                format!("T1, {} (start: light, end: dark)", t.training.as_str()),
+                ("sans-serif", 13),
+            )
+            .margin(8)
+            .x_label_area_size(32)
+            .y_label_area_size(48)
+            .build_cartesian_2d(-m..m, -m..m)
+            .map_err(|e| err(&e))?;
+        chart
+            .configure_mesh()
+            .x_desc("classifier direction")
+            .label_style(("sans-serif", 11))
+            .draw()
+            .map_err(|e| err(&e))?;
+        for (k, snap) in snaps.iter().flatten().enumerate() {
+            let light = k == 0;
+            chart
+                .draw_series(snap.1.iter().zip(&t.labels).map(|(p, &l)| {
+                    let c = if l == 1 { RUN_COLORS[0] } else { RUN_COLORS[1] };
+                    let c = if light { c.mix(0.25) } else { c.mix(1.0) };
+                    Circle::new((p[0], p[1]), 2, c.filled())
+                }))
+                .map_err(|e| err(&e))?;
+        }
+    }
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}
+
+/// Writes the toy figure as `toy.png` and `toy.svg` into `dir`.
+pub fn plot_toy(traces: &[infoplane_train::toy::ToyTrace], dir: &Path) -> Result<Vec<PathBuf>> {
+    ["png", "svg"]
+        .iter()
+        .map(|ext| {
+            render(
+                &Drawing::Toy(traces),
+                (1500, 380),
+                &dir.join(format!("toy.{ext}")),
+            )
+        })
+        .collect()
+}
+
 /// Which figure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Figure {
@@ -319,14 +446,28 @@ pub enum Figure {
     Probes,
 }
 
+/// What is drawn.
+enum Drawing<'a> {
+    InfoPlane(&'a [RunData]),
+    Probes(&'a [RunData]),
+    Toy(&'a [infoplane_train::toy::ToyTrace]),
+}
+
+impl Drawing<'_> {
+    fn draw<DB: DrawingBackend>(&self, area: DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        match self {
+            Drawing::InfoPlane(r) => draw_infoplane(area, r),
+            Drawing::Probes(r) => draw_probes(area, r),
+            Drawing::Toy(t) => draw_toy(area, t),
+        }
+    }
+}
+
 /// Draws `figure` for `runs` into `out` (`.png` or `.svg`, chosen by extension).
 pub fn plot(figure: Figure, runs: &[RunData], out: &Path) -> Result<PathBuf> {
-    register_font();
-    let ext = out
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
     let size = match figure {
         Figure::InfoPlane => {
             let stages = runs
@@ -338,6 +479,20 @@ pub fn plot(figure: Figure, runs: &[RunData], out: &Path) -> Result<PathBuf> {
         }
         Figure::Probes => (820, 520),
     };
+    let drawing = match figure {
+        Figure::InfoPlane => Drawing::InfoPlane(runs),
+        Figure::Probes => Drawing::Probes(runs),
+    };
+    render(&drawing, size, out)
+}
+
+fn render(drawing: &Drawing<'_>, size: (u32, u32), out: &Path) -> Result<PathBuf> {
+    register_font();
+    let ext = out
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
@@ -348,10 +503,7 @@ pub fn plot(figure: Figure, runs: &[RunData], out: &Path) -> Result<PathBuf> {
             let mut buf = vec![0u8; (size.0 * size.1 * 3) as usize];
             let drawn = {
                 let area = BitMapBackend::with_buffer(&mut buf, size).into_drawing_area();
-                match figure {
-                    Figure::InfoPlane => draw_infoplane(area, runs),
-                    Figure::Probes => draw_probes(area, runs),
-                }
+                drawing.draw(area)
             };
             drawn.and_then(|_| crate::image::write_png(out, size.0, size.1, &buf))
         }
@@ -359,10 +511,7 @@ pub fn plot(figure: Figure, runs: &[RunData], out: &Path) -> Result<PathBuf> {
             let tmp = out.with_extension("svg.tmp");
             let drawn = {
                 let area = SVGBackend::new(&tmp, size).into_drawing_area();
-                match figure {
-                    Figure::InfoPlane => draw_infoplane(area, runs),
-                    Figure::Probes => draw_probes(area, runs),
-                }
+                drawing.draw(area)
             };
             match drawn {
                 Ok(()) => {

@@ -317,6 +317,28 @@ pub fn quick_findings(e2e: &RunSummary, lw: &RunSummary, n_test: usize) -> Vec<F
         ),
     ));
     // Section 1: middle layers.
+    let (holds, evidence) = middle_layers(e2e, lw, n_test);
+    f.push(Finding::checked(
+        claims::INTRO_MIDDLE,
+        only("CIFAR10", dataset == "cifar10"),
+        holds,
+        evidence,
+    ));
+    // Figure 1: E2E more separable on test data at the last layer; both perfect on train.
+    if let Some((holds, evidence)) = last_layer_separability(e2e, lw, n_test) {
+        f.push(Finding::checked(
+            claims::FIG1_TEST_SEPARABILITY,
+            only("CIFAR10", dataset == "cifar10"),
+            holds,
+            evidence,
+        ));
+    }
+    f
+}
+
+/// Section 1's claim on middle layers: E2E's nHSIC(Y;T) higher (beyond the spread) while
+/// layer-wise probes are more accurate (beyond sampling error), in most middle stages.
+pub fn middle_layers(e2e: &RunSummary, lw: &RunSummary, n_test: usize) -> (bool, String) {
     let pairs: Vec<(&StageSummary, &StageSummary)> = middle(e2e).zip(middle(lw)).collect();
     let mut both = 0;
     let mut detail = Vec::new();
@@ -350,46 +372,47 @@ pub fn quick_findings(e2e: &RunSummary, lw: &RunSummary, n_test: usize) -> Vec<F
             }
         ));
     }
-    f.push(Finding::checked(
-        claims::INTRO_MIDDLE,
-        only("CIFAR10", dataset == "cifar10"),
+    (
         !pairs.is_empty() && 2 * both > pairs.len(),
         format!(
             "Both hold in {both} of {} middle stages ({}).",
             pairs.len(),
             detail.join("; ")
         ),
-    ));
-    // Figure 1: E2E more separable on test data at the last layer; both perfect on train.
-    if let (Some(a), Some(b)) = (e2e.stages.last(), lw.stages.last())
-        && let (Some(tra), Some(trb), Some(tea), Some(teb)) = (
-            a.probe_train_accuracy,
-            b.probe_train_accuracy,
-            a.probe_test_accuracy,
-            b.probe_test_accuracy,
-        )
-    {
-        let perfect = tra >= 0.99 && trb >= 0.99;
-        let better = compare_accuracy(tea, teb, n_test) == Some(true);
-        f.push(Finding::checked(
-            claims::FIG1_TEST_SEPARABILITY,
-            only("CIFAR10", dataset == "cifar10"),
-            perfect && better,
-            format!(
-                "At the last stage the probes reach {} (E2E) and {} (layer-wise) on the training samples (perfect taken as ≥ 99%) and {} vs {} on the test split ({}).",
-                pct(tra),
-                pct(trb),
-                pct(tea),
-                pct(teb),
-                match compare_accuracy(tea, teb, n_test) {
-                    Some(true) => "E2E higher beyond twice the binomial standard error",
-                    Some(false) => "layer-wise higher beyond twice the binomial standard error",
-                    None => "within sampling error",
-                }
-            ),
-        ));
-    }
-    f
+    )
+}
+
+/// Figure 1's claim on the last layer: both probes perfect on the training samples (≥ 99%),
+/// E2E's more accurate on the test split.
+pub fn last_layer_separability(
+    e2e: &RunSummary,
+    lw: &RunSummary,
+    n_test: usize,
+) -> Option<(bool, String)> {
+    let (a, b) = (e2e.stages.last()?, lw.stages.last()?);
+    let (tra, trb, tea, teb) = (
+        a.probe_train_accuracy?,
+        b.probe_train_accuracy?,
+        a.probe_test_accuracy?,
+        b.probe_test_accuracy?,
+    );
+    let perfect = tra >= 0.99 && trb >= 0.99;
+    let better = compare_accuracy(tea, teb, n_test) == Some(true);
+    Some((
+        perfect && better,
+        format!(
+            "At the last stage the probes reach {} (E2E) and {} (layer-wise) on the training samples (perfect taken as ≥ 99%) and {} vs {} on the test split ({}).",
+            pct(tra),
+            pct(trb),
+            pct(tea),
+            pct(teb),
+            match compare_accuracy(tea, teb, n_test) {
+                Some(true) => "E2E higher beyond twice the binomial standard error",
+                Some(false) => "layer-wise higher beyond twice the binomial standard error",
+                None => "within sampling error",
+            }
+        ),
+    ))
 }
 
 fn write_atomic(path: &Path, text: &str) -> Result<()> {
@@ -478,15 +501,22 @@ pub fn settings_lines(configs: &[&TrainConfig], runs: &[&RunSummary], backend: &
         r,
         "- Evaluation mode: test accuracy, information planes and probes see the model with batch norm's running statistics and without dropout (training uses batch statistics and dropout, where the model has them)."
     );
-    if let Some(s) = runs.first() {
+    if let Some(s) = runs.first().filter(|_| c.infoplane.enabled) {
         let _ = writeln!(
             r,
-            "- Information plane: {}, measured before training, every {} steps and at every epoch end; {}. nHSIC is compared across runs only at the same n, ε and kernel; it is not bounded by 1 (≤ C−1 = {} against one-hot labels of C classes).",
+            "- Information plane: {}, measured before training{} and at every epoch end; {}. nHSIC is compared across runs only at the same n, ε and kernel; it is not bounded by 1 (≤ C−1 = {} against one-hot labels of C classes).",
             s.eval_set.clone().unwrap_or_else(|| "—".into()),
-            c.infoplane.every_steps,
+            if c.infoplane.every_steps > 0 {
+                format!(", every {} steps", c.infoplane.every_steps)
+            } else {
+                String::new()
+            },
             s.kernel_convention.clone().unwrap_or_else(|| "—".into()),
             c.data.dataset.num_classes() - 1
         );
+    }
+    if !c.probe.enabled {
+        return r;
     }
     let _ = writeln!(
         r,
@@ -705,6 +735,7 @@ mod tests {
             train_accuracy: acc,
             wall_seconds: 1.0,
             parameters: 0,
+            test_samples: 2000,
             stages,
             kernel_convention: None,
             eval_set: None,

@@ -456,3 +456,155 @@ fn bench_step_reports_speed_and_memory() {
         assert!(v["last_loss"].as_f64().unwrap().is_finite());
     }
 }
+
+#[test]
+fn every_experiment_file_plans_at_every_scale() {
+    // `--dry-run` plans every artifact: each file parses and every run's config validates.
+    let dir = tempfile::tempdir().unwrap();
+    for scale in ["paper", "quick"] {
+        let o = infoplane(
+            &[
+                "reproduce",
+                "all",
+                "--scale",
+                scale,
+                "--dry-run",
+                "--no-timing",
+                "--out",
+                dir.path().to_str().unwrap(),
+            ],
+            repo(),
+        );
+        let t = text(&o);
+        assert!(o.status.success(), "{scale}: {t}");
+        for artifact in ["fig1", "fig3", "fig5", "fig19", "table1", "table3"] {
+            assert!(
+                t.contains(&format!("{artifact}: ")),
+                "{scale}: {artifact} missing\n{t}"
+            );
+        }
+        assert!(t.contains("total: about"), "{t}");
+    }
+    // Nothing was trained or written.
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
+}
+
+#[test]
+fn artifacts_reproduce_end_to_end_on_a_tiny_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results");
+    for artifact in ["fig3", "fig5", "table3", "fig1"] {
+        let o = infoplane(
+            &[
+                "reproduce",
+                artifact,
+                "--tiny",
+                "--out",
+                results.to_str().unwrap(),
+            ],
+            repo(),
+        );
+        assert!(o.status.success(), "{artifact}: {}", text(&o));
+        let s: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(results.join(artifact).join("summary.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(s["scale"], "tiny");
+        assert!(
+            s["missing"].as_array().unwrap().is_empty(),
+            "{artifact}: {s}"
+        );
+        let claims = s["claims"].as_array().unwrap();
+        assert!(!claims.is_empty(), "{artifact}");
+        for c in claims {
+            assert!(
+                ["agree", "disagree", "not comparable"].contains(&c["verdict"].as_str().unwrap())
+            );
+            assert!(c["quote"].as_str().unwrap().len() > 20);
+        }
+        let report = std::fs::read_to_string(results.join(artifact).join("report.md")).unwrap();
+        assert!(report.contains("**Scale: tiny**") && report.contains("## The paper's claims"));
+    }
+    // The figures of an artifact exist as PNG and SVG; the toy has its own.
+    for f in [
+        "fig3/infoplane-mnist.png",
+        "fig3/infoplane-cifar10.svg",
+        "fig5/toy.png",
+        "fig5/toy.svg",
+        "fig1/probes.png",
+    ] {
+        assert!(results.join(f).exists(), "{f}");
+    }
+    // fig5 reuses fig3's layer-wise LeNet5 run: one folder in the pool, linked from both.
+    let a = std::fs::canonicalize(results.join("fig3/runs/lenet5-cifar10-layerwise")).unwrap();
+    let b = std::fs::canonicalize(results.join("fig5/runs/lenet5-cifar10-layerwise")).unwrap();
+    assert_eq!(a, b);
+    // The index gathers them, with the SVG figures inline.
+    let html = std::fs::read_to_string(results.join("index.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("id=\"table3\""));
+    let md = std::fs::read_to_string(results.join("index.md")).unwrap();
+    assert!(md.contains("[fig1](fig1/report.md)"));
+}
+
+#[test]
+fn sweep_plan_runs_through_the_job_list_and_collects() {
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = dir.path().join("sweep");
+    let bin = env!("CARGO_BIN_EXE_infoplane");
+    let o = infoplane(
+        &[
+            "sweep",
+            "plan",
+            "table2",
+            "--scale",
+            "tiny",
+            "--out",
+            sweep.to_str().unwrap(),
+            "--binary",
+            bin,
+            "--slurm=--time=01:00:00",
+        ],
+        repo(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let jobs = std::fs::read_to_string(sweep.join("jobs.txt")).unwrap();
+    let after = std::fs::read_to_string(sweep.join("jobs-after.txt")).unwrap();
+    assert_eq!(jobs.lines().count(), 2, "{jobs}");
+    assert_eq!(after.lines().count(), 1, "{after}");
+    let sbatch = std::fs::read_to_string(sweep.join("slurm.sbatch")).unwrap();
+    assert!(sbatch.contains("#SBATCH --time=01:00:00") && sbatch.contains("SLURM_ARRAY_TASK_ID"));
+    // Before any job ran, collect reports every run missing.
+    let o = infoplane(&["sweep", "collect", sweep.to_str().unwrap()], repo());
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(text(&o).matches("missing:").count(), 3, "{}", text(&o));
+    // The job list runs anywhere a shell does (here one line after another, as a Slurm array
+    // task would), the dependent job after the others.
+    for line in jobs.lines().chain(after.lines()) {
+        let st = Command::new("bash").arg("-c").arg(line).status().unwrap();
+        assert!(st.success(), "{line}");
+    }
+    let o = infoplane(&["sweep", "collect", sweep.to_str().unwrap()], repo());
+    assert!(
+        o.status.success() && text(&o).contains("3 of 3 runs finished"),
+        "{}",
+        text(&o)
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sweep.join("summary.json")).unwrap())
+            .unwrap();
+    assert!(
+        s["runs"]["resnet18-retrain"]["test_accuracy"]
+            .as_f64()
+            .is_some()
+    );
+    // A job run twice reuses its finished run.
+    let first = jobs.lines().next().unwrap();
+    assert!(
+        Command::new("bash")
+            .arg("-c")
+            .arg(first)
+            .status()
+            .unwrap()
+            .success()
+    );
+}

@@ -25,6 +25,7 @@ pub mod observers;
 pub mod run;
 pub mod rundir;
 pub mod strategies;
+pub mod toy;
 pub mod trainer;
 
 pub use config::{StrategyConfig, TrainConfig};

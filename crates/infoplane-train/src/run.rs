@@ -76,6 +76,9 @@ pub struct RunSummary {
     /// Parameters trained (backbone and the strategy's additions).
     #[serde(default)]
     pub parameters: usize,
+    /// Test samples the accuracies are computed on.
+    #[serde(default)]
+    pub test_samples: usize,
     /// Per-stage series and probes.
     pub stages: Vec<StageSummary>,
     /// The information-plane kernel convention.
@@ -116,6 +119,7 @@ struct Descriptions {
     model: String,
     roles: Vec<StageRole>,
     parameters: usize,
+    test_samples: usize,
 }
 
 /// Builds the summary of a run directory from its files.
@@ -183,6 +187,7 @@ fn summarize(
         train_accuracy: last.train_accuracy,
         wall_seconds,
         parameters: d.parameters,
+        test_samples: d.test_samples,
         stages,
         kernel_convention: cfg
             .infoplane
@@ -352,6 +357,7 @@ pub fn run_strategy(
             model: ev.model_description(),
             roles: ev.stage_roles(),
             parameters: strategy.num_params(),
+            test_samples: data.test.len(),
         }
     };
     let outcome = train(
