@@ -109,6 +109,9 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=10, help="steps per repetition")
     ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--profile", action="store_true",
+                    help="instead of timing, print torch.profiler's self time per step by "
+                         "operation group (markdown), as `infoplane bench-step --op-times` does for infoplane")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     dev = torch.device(a.device)
@@ -157,6 +160,9 @@ def main():
         for _ in range(3):
             step()
         sync()
+        if a.profile:
+            profile(step, a, mode)
+            continue
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
         rates = []
@@ -174,6 +180,52 @@ def main():
             "batch": a.batch, "images_per_second": statistics.median(rates),
             "peak_memory_mib": peak,
         }), flush=True)
+
+
+# torch.profiler operation names → groups comparable with `infoplane bench-step --op-times`
+# (first match wins).
+# Self time of an operation is the time the calling thread spends in it (its intra-op threads
+# included), so the shares are of the step's wall time.
+GROUPS = [
+    ("conv backward (input + weight + bias)", ("aten::convolution_backward",
+                                               "aten::_slow_conv2d_backward",
+                                               "aten::mkldnn_convolution_backward")),
+    ("conv forward", ("aten::mkldnn_convolution", "aten::_convolution", "aten::convolution",
+                      "aten::conv2d", "aten::_nnpack_spatial_convolution", "aten::thnn_conv2d",
+                      "aten::_slow_conv2d_forward")),
+    ("max-pool backward", ("aten::max_pool2d_with_indices_backward",)),
+    ("max-pool forward", ("aten::max_pool2d_with_indices", "aten::max_pool2d")),
+    ("optimizer (Adam)", ("Optimizer.step", "aten::_foreach", "aten::addcdiv", "aten::addcmul",
+                          "aten::lerp", "aten::sqrt", "aten::_fused_adam")),
+]
+
+
+def group_of(name):
+    for group, prefixes in GROUPS:
+        if any(name.startswith(p) for p in prefixes):
+            return group
+    return "other (linear, batch norm, activations, loss, autograd bookkeeping)"
+
+
+def profile(step, a, mode):
+    """Self time per operation group, per step, summed over the profiled steps."""
+    from torch.profiler import ProfilerActivity, profile as prof
+    with prof(activities=[ProfilerActivity.CPU]) as p:
+        t0 = time.perf_counter()
+        for _ in range(a.steps):
+            step()
+        wall = (time.perf_counter() - t0) / a.steps * 1e3
+    totals = {}
+    for e in p.key_averages():
+        g = group_of(e.key)
+        totals[g] = totals.get(g, 0.0) + e.self_cpu_time_total / 1e3 / a.steps
+    cpu = sum(totals.values())
+    print(f"\n{a.arch} {mode}, PyTorch {torch.__version__}, {a.threads} threads, batch {a.batch}: "
+          f"{wall:.1f} ms per step (profiled), self time {cpu:.1f} ms per step\n")
+    print("| operation group | self ms / step | share |")
+    print("|---|---:|---:|")
+    for g, ms in sorted(totals.items(), key=lambda kv: -kv[1]):
+        print(f"| {g} | {ms:.2f} | {100 * ms / cpu:.1f}% |")
 
 
 if __name__ == "__main__":

@@ -10,13 +10,16 @@
 //! - [`data`]: datasets, file formats, transforms, seeded batching;
 //! - [`models`]: staged architectures and auxiliary heads;
 //! - [`hsic`]: HSIC / CKA / nHSIC estimators and the information-plane recorder;
-//! - [`train`]: strategies, the training loop, observers, probes, run directories.
+//! - [`train`]: strategies, the training loop, observers, probes, run directories;
+//! - [`flexconv`]: the convolution and max pooling (with their gradients) used on the flex CPU
+//!   backend, and the allocator setting that goes with them.
 //!
 //! Backends are chosen by cargo features (`flex` by default; `tch`, `wgpu`, `cuda`), which
 //! switch on the matching burn backend; the libraries themselves take any burn `Device`.
 #![warn(missing_docs)]
 
 pub use infoplane_data as data;
+pub use infoplane_flexconv as flexconv;
 pub use infoplane_hsic as hsic;
 pub use infoplane_models as models;
 pub use infoplane_train as train;

@@ -34,6 +34,10 @@ pub struct BenchArgs {
     /// Timed steps (after a warm-up of a fifth as many, at least 3).
     #[arg(long, default_value_t = 50)]
     pub steps: usize,
+    /// Also report the wall time per step of each convolution and pooling operation of
+    /// infoplane-flexconv (flex only), and of the rest of the step.
+    #[arg(long)]
+    pub op_times: bool,
 }
 
 /// Parses "3x32x32".
@@ -105,12 +109,27 @@ pub fn run(a: &BenchArgs, device: &Device, backend: &str) -> Result<()> {
     for _ in 0..warmup {
         strategy.step(batch(), 1e-3)?;
     }
+    infoplane_flexconv::timing::enable(a.op_times);
     let t0 = Instant::now();
     let mut loss = 0.0;
     for _ in 0..a.steps {
         loss = strategy.step(batch(), 1e-3)?.loss;
     }
     let secs = t0.elapsed().as_secs_f64();
+    let op_times = a.op_times.then(|| {
+        let totals = infoplane_flexconv::timing::totals();
+        let per_step = |s: f64| 1e3 * s / a.steps as f64;
+        let mut m = serde_json::Map::new();
+        for (op, calls, s) in &totals {
+            if *calls > 0 {
+                m.insert(op.name().into(), per_step(*s).into());
+            }
+        }
+        let ours: f64 = totals.iter().map(|(_, _, s)| s).sum();
+        m.insert("rest of the step".into(), per_step(secs - ours).into());
+        serde_json::Value::Object(m)
+    });
+    infoplane_flexconv::timing::enable(false);
     let v = serde_json::json!({
         "strategy": a.strategy,
         "arch": a.arch,
@@ -124,6 +143,7 @@ pub fn run(a: &BenchArgs, device: &Device, backend: &str) -> Result<()> {
         "ms_per_step": 1e3 * secs / a.steps as f64,
         "peak_rss_mib": peak_rss_mib(),
         "last_loss": loss,
+        "op_ms_per_step": op_times,
     });
     println!("{v}");
     Ok(())

@@ -99,7 +99,7 @@ impl ConvBn {
 
     /// `[n, cin, h, w]` → `[n, cout, h', w']` (no activation).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = self.conv.forward(x);
+        let y = infoplane_flexconv::forward(&self.conv, x);
         match &self.bn {
             Some(bn) => bn.forward(y),
             None => y,
@@ -169,7 +169,7 @@ impl ConvBlock {
             y = d.forward(y);
         }
         Repr::Map(match &self.pool {
-            Some(p) => p.forward(y),
+            Some(p) => infoplane_flexconv::max_pool(p, y),
             None => y,
         })
     }
@@ -351,7 +351,7 @@ impl PatchEmbed {
 
     /// `[n, c, h, w]` → `[n, 1 + patches, dim]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<3> {
-        let p = self.proj.forward(x); // [n, dim, h/p, w/p]
+        let p = infoplane_flexconv::forward(&self.proj, x); // [n, dim, h/p, w/p]
         let [n, d, h, w] = p.dims();
         let tokens = p.reshape([n, d, h * w]).swap_dims(1, 2); // [n, t, d]
         let cls = self.cls.val().expand([n, 1, d]);

@@ -17,8 +17,6 @@
 //!
 //! No graph is recorded: the tensors live off the autodiff device.
 
-use burn::nn::PaddingConfig2d;
-use burn::nn::conv::Conv2d;
 use burn::nn::pool::MaxPool2d;
 use burn::tensor::activation::softmax;
 use burn::tensor::module::{conv2d, max_pool2d_with_indices};
@@ -42,21 +40,7 @@ impl<const D: usize> Dual<D> {
     }
 }
 
-/// The convolution options of a burn `Conv2d` for an input of `h`×`w` pixels.
-pub fn conv_options(conv: &Conv2d, h: usize, w: usize) -> ConvOptions<2> {
-    let (k, s) = (conv.kernel_size, conv.stride);
-    let same = |k: usize, s: usize, n: usize| {
-        let out = n.div_ceil(s);
-        let total = ((out.max(1) - 1) * s + k).saturating_sub(n);
-        (total / 2, total - total / 2)
-    };
-    let padding = match &conv.padding {
-        PaddingConfig2d::Valid => [(0, 0), (0, 0)],
-        PaddingConfig2d::Same => [same(k[0], s[0], h), same(k[1], s[1], w)],
-        PaddingConfig2d::Explicit(top, left, bottom, right) => [(*top, *bottom), (*left, *right)],
-    };
-    ConvOptions::new_with_padding(s, padding, conv.dilation, conv.groups)
-}
+pub use infoplane_flexconv::conv_options;
 
 /// Linear map: `x` `[n, din]`, `w` `[din, dout]`, `b` `[dout]`.
 pub fn linear(x: Dual<2>, w: &Dual<2>, b: Option<&Dual<1>>) -> Dual<2> {

@@ -1,0 +1,495 @@
+//! The f32 kernels: a convolution as matrix products over im2col columns, one image at a time,
+//! images spread over rayon's threads with a single-threaded product inside each.
+//!
+//! For image n with columns C_n = im2col(x_n) (`[K, L]`, K = cin·kh·kw, L = hout·wout) and the
+//! weight W viewed as `[cout, K]`:
+//! - forward: y_n = W·C_n + b;
+//! - input gradient: dx_n = col2im(Wᵀ·dy_n);
+//! - weight gradient: dW = Σ_n dy_n·C_nᵀ, accumulated per chunk of images and summed in chunk
+//!   order (the same result on every run with the same number of threads);
+//! - bias gradient: db = Σ_n Σ_L dy_n.
+//!
+//! The columns are recomputed in the backward pass rather than kept from the forward one (they
+//! are K/cin times larger than the input). A 1×1 convolution with stride 1 and no padding uses
+//! the input itself as its columns.
+
+use faer::linalg::matmul::matmul;
+use faer::{Accum, MatMut, MatRef, Par};
+use rayon::prelude::*;
+
+/// Shape and hyper-parameters of one convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvGeometry {
+    /// Batch.
+    pub n: usize,
+    /// Input channels.
+    pub cin: usize,
+    /// Input height and width.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Output channels.
+    pub cout: usize,
+    /// Kernel height.
+    pub kh: usize,
+    /// Kernel width.
+    pub kw: usize,
+    /// Stride (height, width).
+    pub stride: [usize; 2],
+    /// Zero padding on each side (height, width).
+    pub padding: [usize; 2],
+}
+
+impl ConvGeometry {
+    /// Output height.
+    pub fn hout(&self) -> usize {
+        (self.h + 2 * self.padding[0] - self.kh) / self.stride[0] + 1
+    }
+
+    /// Output width.
+    pub fn wout(&self) -> usize {
+        (self.w + 2 * self.padding[1] - self.kw) / self.stride[1] + 1
+    }
+
+    /// Rows of the columns: cin·kh·kw.
+    pub fn k(&self) -> usize {
+        self.cin * self.kh * self.kw
+    }
+
+    /// Output positions per image.
+    pub fn l(&self) -> usize {
+        self.hout() * self.wout()
+    }
+
+    fn identity_columns(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.stride == [1, 1] && self.padding == [0, 0]
+    }
+
+    /// Values of one input image.
+    fn x_len(&self) -> usize {
+        self.cin * self.h * self.w
+    }
+
+    /// Values of one output image.
+    fn y_len(&self) -> usize {
+        self.cout * self.l()
+    }
+}
+
+/// The output columns `ox` whose input column `ox·s + kj − p` lies inside `[0, w)`:
+/// `[first, last)`.
+fn valid_range(wo: usize, w: usize, s: usize, kj: usize, p: usize) -> (usize, usize) {
+    // ox·s + kj ≥ p  ⇔  ox ≥ ceil((p − kj)/s)
+    let first = if kj >= p { 0 } else { (p - kj).div_ceil(s) };
+    // ox·s + kj − p ≤ w − 1  ⇔  ox ≤ (w − 1 + p − kj)/s
+    let last = if w + p > kj {
+        ((w - 1 + p - kj) / s + 1).min(wo)
+    } else {
+        0
+    };
+    (first.min(last), last)
+}
+
+/// im2col of one image `x` (`[cin, h, w]`) into `cols` (`[K, L]`, row-major).
+fn im2col(g: &ConvGeometry, x: &[f32], cols: &mut [f32]) {
+    let (ho, wo) = (g.hout(), g.wout());
+    let l = ho * wo;
+    let (sh, sw) = (g.stride[0], g.stride[1]);
+    let (ph, pw) = (g.padding[0], g.padding[1]);
+    for c in 0..g.cin {
+        let plane = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
+        for ki in 0..g.kh {
+            for kj in 0..g.kw {
+                let row = (c * g.kh + ki) * g.kw + kj;
+                let out = &mut cols[row * l..(row + 1) * l];
+                let (first, last) = valid_range(wo, g.w, sw, kj, pw);
+                for oy in 0..ho {
+                    let iy = (oy * sh + ki) as isize - ph as isize;
+                    let dst = &mut out[oy * wo..(oy + 1) * wo];
+                    if iy < 0 || iy >= g.h as isize || first >= last {
+                        dst.fill(0.0);
+                        continue;
+                    }
+                    let src = &plane[iy as usize * g.w..(iy as usize + 1) * g.w];
+                    dst[..first].fill(0.0);
+                    dst[last..].fill(0.0);
+                    let ix0 = first * sw + kj - pw;
+                    if sw == 1 {
+                        dst[first..last].copy_from_slice(&src[ix0..ix0 + (last - first)]);
+                    } else {
+                        for (d, s) in dst[first..last]
+                            .iter_mut()
+                            .zip(src[ix0..].iter().step_by(sw))
+                        {
+                            *d = *s;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// col2im: adds `cols` (`[K, L]`) back into the image gradient `dx` (`[cin, h, w]`, zeroed).
+fn col2im(g: &ConvGeometry, cols: &[f32], dx: &mut [f32]) {
+    let (ho, wo) = (g.hout(), g.wout());
+    let l = ho * wo;
+    let (sh, sw) = (g.stride[0], g.stride[1]);
+    let (ph, pw) = (g.padding[0], g.padding[1]);
+    for c in 0..g.cin {
+        let plane = &mut dx[c * g.h * g.w..(c + 1) * g.h * g.w];
+        for ki in 0..g.kh {
+            for kj in 0..g.kw {
+                let row = (c * g.kh + ki) * g.kw + kj;
+                let src = &cols[row * l..(row + 1) * l];
+                let (first, last) = valid_range(wo, g.w, sw, kj, pw);
+                if first >= last {
+                    continue;
+                }
+                for oy in 0..ho {
+                    let iy = (oy * sh + ki) as isize - ph as isize;
+                    if iy < 0 || iy >= g.h as isize {
+                        continue;
+                    }
+                    let dst = &mut plane[iy as usize * g.w..(iy as usize + 1) * g.w];
+                    let s = &src[oy * wo + first..oy * wo + last];
+                    let ix0 = first * sw + kj - pw;
+                    if sw == 1 {
+                        for (d, v) in dst[ix0..ix0 + s.len()].iter_mut().zip(s) {
+                            *d += v;
+                        }
+                    } else {
+                        for (d, v) in dst[ix0..].iter_mut().step_by(sw).zip(s) {
+                            *d += v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn view(data: &[f32], rows: usize, cols: usize) -> MatRef<'_, f32> {
+    MatRef::from_row_major_slice(data, rows, cols)
+}
+
+fn view_mut(data: &mut [f32], rows: usize, cols: usize) -> MatMut<'_, f32> {
+    MatMut::from_row_major_slice_mut(data, rows, cols)
+}
+
+/// Images per rayon task: enough work per task, at least one task per thread when possible.
+fn chunk(n: usize) -> usize {
+    n.div_ceil(rayon::current_num_threads().max(1) * 2).max(1)
+}
+
+/// The forward convolution: `x` `[n, cin, h, w]`, `weight` `[cout, cin, kh, kw]`, `bias`
+/// `[cout]` → `[n, cout, hout, wout]`.
+#[inline(never)]
+pub fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+    let (k, l) = (g.k(), g.l());
+    let mut y = vec![0f32; g.n * g.y_len()];
+    let w = view(weight, g.cout, k);
+    y.par_chunks_mut(g.y_len() * chunk(g.n))
+        .zip(x.par_chunks(g.x_len() * chunk(g.n)))
+        .for_each(|(ys, xs)| {
+            let mut cols = if g.identity_columns() {
+                Vec::new()
+            } else {
+                vec![0f32; k * l]
+            };
+            for (yn, xn) in ys.chunks_mut(g.y_len()).zip(xs.chunks(g.x_len())) {
+                let c = if g.identity_columns() {
+                    view(xn, k, l)
+                } else {
+                    im2col(g, xn, &mut cols);
+                    view(&cols, k, l)
+                };
+                matmul(view_mut(yn, g.cout, l), Accum::Replace, w, c, 1.0, Par::Seq);
+                if let Some(b) = bias {
+                    for (row, &bv) in yn.chunks_mut(l).zip(b) {
+                        for v in row {
+                            *v += bv;
+                        }
+                    }
+                }
+            }
+        });
+    y
+}
+
+/// (dx, dweight, dbias), each when asked for.
+pub type ConvGradients = (Option<Vec<f32>>, Option<Vec<f32>>, Option<Vec<f32>>);
+
+/// The three gradients of a convolution from the output gradient `dy` `[n, cout, hout, wout]`:
+/// (dx `[n, cin, h, w]`, dweight `[cout, cin, kh, kw]`, dbias `[cout]`); each is computed only
+/// when asked for.
+pub fn backward(
+    g: &ConvGeometry,
+    x: &[f32],
+    weight: &[f32],
+    dy: &[f32],
+    want: [bool; 3],
+) -> ConvGradients {
+    (
+        want[0].then(|| input_gradient(g, weight, dy)),
+        want[1].then(|| weight_gradient(g, x, dy)),
+        want[2].then(|| bias_gradient(g, dy)),
+    )
+}
+
+/// dx: per image, dcols = Wᵀ·dy_n, then col2im. (Kept out of line, like the other two, so
+/// that a profile names each gradient.)
+#[inline(never)]
+pub fn input_gradient(g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
+    let (k, l) = (g.k(), g.l());
+    let w = view(weight, g.cout, k);
+    let step = chunk(g.n);
+    let mut dx = vec![0f32; g.n * g.x_len()];
+    dx.par_chunks_mut(g.x_len() * step)
+        .zip(dy.par_chunks(g.y_len() * step))
+        .for_each(|(dxs, dys)| {
+            let mut cols = vec![0f32; if g.identity_columns() { 0 } else { k * l }];
+            for (dxn, dyn_) in dxs.chunks_mut(g.x_len()).zip(dys.chunks(g.y_len())) {
+                let d = view(dyn_, g.cout, l);
+                if g.identity_columns() {
+                    matmul(
+                        view_mut(dxn, k, l),
+                        Accum::Replace,
+                        w.transpose(),
+                        d,
+                        1.0,
+                        Par::Seq,
+                    );
+                } else {
+                    matmul(
+                        view_mut(&mut cols, k, l),
+                        Accum::Replace,
+                        w.transpose(),
+                        d,
+                        1.0,
+                        Par::Seq,
+                    );
+                    col2im(g, &cols, dxn);
+                }
+            }
+        });
+    dx
+}
+
+/// dW = Σ_n dy_n·C_nᵀ, one accumulator per chunk of images, summed in chunk order.
+#[inline(never)]
+pub fn weight_gradient(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    let (k, l) = (g.k(), g.l());
+    let step = chunk(g.n);
+    x.par_chunks(g.x_len() * step)
+        .zip(dy.par_chunks(g.y_len() * step))
+        .map(|(xs, dys)| {
+            let mut acc = vec![0f32; g.cout * k];
+            let mut cols = vec![0f32; if g.identity_columns() { 0 } else { k * l }];
+            for (xn, dyn_) in xs.chunks(g.x_len()).zip(dys.chunks(g.y_len())) {
+                let c = if g.identity_columns() {
+                    view(xn, k, l)
+                } else {
+                    im2col(g, xn, &mut cols);
+                    view(&cols, k, l)
+                };
+                matmul(
+                    view_mut(&mut acc, g.cout, k),
+                    Accum::Add,
+                    view(dyn_, g.cout, l),
+                    c.transpose(),
+                    1.0,
+                    Par::Seq,
+                );
+            }
+            acc
+        })
+        // Summed in chunk order, so that a run repeats bit for bit (rayon's `reduce` would
+        // pair the partial sums in whatever order its threads finished).
+        .collect::<Vec<_>>()
+        .into_iter()
+        .reduce(|mut a, b| {
+            for (x, y) in a.iter_mut().zip(b) {
+                *x += y;
+            }
+            a
+        })
+        .unwrap_or_else(|| vec![0f32; g.cout * k])
+}
+
+/// db = Σ_n Σ_L dy_n, per chunk of images, summed in chunk order.
+#[inline(never)]
+pub fn bias_gradient(g: &ConvGeometry, dy: &[f32]) -> Vec<f32> {
+    let l = g.l();
+    dy.par_chunks(g.y_len() * chunk(g.n))
+        .map(|dys| {
+            let mut db = vec![0f32; g.cout];
+            for dyn_ in dys.chunks(g.y_len()) {
+                for (d, row) in db.iter_mut().zip(dyn_.chunks(l)) {
+                    // Eight partial sums: one running sum would chain every addition.
+                    let mut acc = [0f32; 8];
+                    let mut pieces = row.chunks_exact(8);
+                    for p in &mut pieces {
+                        for (a, v) in acc.iter_mut().zip(p) {
+                            *a += v;
+                        }
+                    }
+                    *d += acc.iter().sum::<f32>() + pieces.remainder().iter().sum::<f32>();
+                }
+            }
+            db
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .reduce(|mut a, b| {
+            for (x, y) in a.iter_mut().zip(b) {
+                *x += y;
+            }
+            a
+        })
+        .unwrap_or_else(|| vec![0f32; g.cout])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The convolution written as its definition, in f64.
+    fn direct(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f64> {
+        let (ho, wo) = (g.hout(), g.wout());
+        let mut y = vec![0f64; g.n * g.cout * ho * wo];
+        for n in 0..g.n {
+            for co in 0..g.cout {
+                for oy in 0..ho {
+                    for ox in 0..wo {
+                        let mut s = 0f64;
+                        for ci in 0..g.cin {
+                            for ki in 0..g.kh {
+                                for kj in 0..g.kw {
+                                    let iy =
+                                        (oy * g.stride[0] + ki) as isize - g.padding[0] as isize;
+                                    let ix =
+                                        (ox * g.stride[1] + kj) as isize - g.padding[1] as isize;
+                                    if iy >= 0
+                                        && ix >= 0
+                                        && (iy as usize) < g.h
+                                        && (ix as usize) < g.w
+                                    {
+                                        s += x[((n * g.cin + ci) * g.h + iy as usize) * g.w
+                                            + ix as usize]
+                                            as f64
+                                            * w[((co * g.cin + ci) * g.kh + ki) * g.kw + kj] as f64;
+                                    }
+                                }
+                            }
+                        }
+                        y[((n * g.cout + co) * ho + oy) * wo + ox] = s;
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    fn pseudo(n: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(2654435761).max(1);
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                (s as f32 / u32::MAX as f32) - 0.5
+            })
+            .collect()
+    }
+
+    #[test]
+    fn forward_equals_the_definition() {
+        for g in [
+            ConvGeometry {
+                n: 2,
+                cin: 2,
+                h: 5,
+                w: 5,
+                cout: 3,
+                kh: 5,
+                kw: 5,
+                stride: [2, 2],
+                padding: [2, 2],
+            },
+            ConvGeometry {
+                n: 1,
+                cin: 1,
+                h: 3,
+                w: 4,
+                cout: 2,
+                kh: 3,
+                kw: 3,
+                stride: [1, 3],
+                padding: [2, 2],
+            },
+            ConvGeometry {
+                n: 2,
+                cin: 3,
+                h: 7,
+                w: 6,
+                cout: 4,
+                kh: 3,
+                kw: 3,
+                stride: [2, 1],
+                padding: [1, 2],
+            },
+            ConvGeometry {
+                n: 3,
+                cin: 5,
+                h: 4,
+                w: 4,
+                cout: 2,
+                kh: 1,
+                kw: 1,
+                stride: [1, 1],
+                padding: [0, 0],
+            },
+        ] {
+            let x = pseudo(g.n * g.x_len(), 1);
+            let w = pseudo(g.cout * g.k(), 2);
+            let y = forward(&g, &x, &w, None);
+            for (a, b) in y.iter().zip(direct(&g, &x, &w)) {
+                assert!((*a as f64 - b).abs() < 1e-5, "{a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn input_and_weight_gradients_are_adjoint_to_the_forward() {
+        // ⟨dy, conv(x, w)⟩ is linear in x and in w: its gradient in x is the input gradient,
+        // so ⟨dx, x⟩ = ⟨dy, y⟩ = ⟨dw, w⟩ without bias.
+        let g = ConvGeometry {
+            n: 2,
+            cin: 3,
+            h: 6,
+            w: 5,
+            cout: 4,
+            kh: 3,
+            kw: 2,
+            stride: [1, 2],
+            padding: [1, 1],
+        };
+        let x = pseudo(g.n * g.x_len(), 3);
+        let w = pseudo(g.cout * g.k(), 4);
+        let y = forward(&g, &x, &w, None);
+        let dy = pseudo(y.len(), 5);
+        let (dx, dw, db) = backward(&g, &x, &w, &dy, [true, true, true]);
+        let dot = |a: &[f32], b: &[f32]| {
+            a.iter()
+                .zip(b)
+                .map(|(p, q)| *p as f64 * *q as f64)
+                .sum::<f64>()
+        };
+        let yy = dot(&dy, &y);
+        assert!((dot(&dx.unwrap(), &x) - yy).abs() < 1e-4 * yy.abs().max(1.0));
+        assert!((dot(&dw.unwrap(), &w) - yy).abs() < 1e-4 * yy.abs().max(1.0));
+        let total: f64 = dy.iter().map(|v| *v as f64).sum();
+        assert!((db.unwrap().iter().map(|v| *v as f64).sum::<f64>() - total).abs() < 1e-4);
+    }
+}

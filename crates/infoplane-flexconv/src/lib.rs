@@ -1,0 +1,471 @@
+//! # infoplane-flexconv
+//!
+//! A 2-D convolution for burn's flex CPU backend with all three gradients written out, as a
+//! differentiable custom operation (burn's backend `extension` feature).
+//!
+//! burn-flex 0.22 implements the convolution's forward pass but none of its backward
+//! operations, so burn's generic defaults apply: the input gradient is a transposed
+//! convolution and the weight gradient a convolution of the input with the output gradient
+//! with batch and channel dimensions swapped — few, oddly shaped matrix products. Here every
+//! part is a matrix product over im2col columns ([`kernels`]), images spread over rayon's
+//! threads.
+//!
+//! [`conv2d`] takes the same arguments as `burn::tensor::module::conv2d`. It runs our kernels
+//! for f32 tensors on the flex device (with or without autodiff), without groups or dilation and
+//! with symmetric padding; everything else — other backends, dtypes, groups, dilation,
+//! asymmetric padding — goes to burn's own convolution. Parameters stay burn `Conv2d` records.
+//! `INFOPLANE_FLEXCONV=off` in the environment sends every convolution to burn's path.
+#![warn(missing_docs)]
+#![cfg_attr(not(feature = "flex"), allow(unused))]
+
+#[cfg(feature = "flex")]
+pub mod kernels;
+#[cfg(feature = "flex")]
+pub mod pool;
+pub mod timing;
+
+use burn::tensor::Tensor;
+use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
+
+/// The convolution options of a burn `Conv2d` for an input of `h`×`w` pixels.
+pub fn conv_options(conv: &burn::nn::conv::Conv2d, h: usize, w: usize) -> ConvOptions<2> {
+    use burn::nn::PaddingConfig2d;
+    let (k, s) = (conv.kernel_size, conv.stride);
+    let same = |k: usize, s: usize, n: usize| {
+        let out = n.div_ceil(s);
+        let total = ((out.max(1) - 1) * s + k).saturating_sub(n);
+        (total / 2, total - total / 2)
+    };
+    let padding = match &conv.padding {
+        PaddingConfig2d::Valid => [(0, 0), (0, 0)],
+        PaddingConfig2d::Same => [same(k[0], s[0], h), same(k[1], s[1], w)],
+        PaddingConfig2d::Explicit(top, left, bottom, right) => [(*top, *bottom), (*left, *right)],
+    };
+    ConvOptions::new_with_padding(s, padding, conv.dilation, conv.groups)
+}
+
+/// A burn `Conv2d` module's forward pass through [`conv2d`].
+pub fn forward(conv: &burn::nn::conv::Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let [_, _, h, w] = x.dims();
+    let options = conv_options(conv, h, w);
+    conv2d(
+        x,
+        conv.weight.val(),
+        conv.bias.as_ref().map(|b| b.val()),
+        options,
+    )
+}
+
+/// False when the environment variable `INFOPLANE_FLEXCONV` is `off` (every convolution and
+/// pooling then takes burn's path, to compare the two), or inside [`with_burn_path`] on this
+/// thread.
+pub fn enabled() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let env = *ON.get_or_init(|| std::env::var("INFOPLANE_FLEXCONV").map_or(true, |v| v != "off"));
+    env && !BURN_PATH.with(|b| b.get())
+}
+
+thread_local! {
+    static BURN_PATH: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with every convolution and pooling called from this thread on burn's own path
+/// (other threads are not affected), e.g. to train the same model both ways in one process.
+pub fn with_burn_path<T>(f: impl FnOnce() -> T) -> T {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            BURN_PATH.with(|b| b.set(self.0));
+        }
+    }
+    let _restore = Restore(BURN_PATH.with(|b| b.replace(true)));
+    f()
+}
+
+/// Tells glibc's allocator to keep freed memory for reuse instead of handing it back to the
+/// kernel after every tensor: blocks up to 32 MiB come from the heap rather than from their own
+/// mapping, and the heap is not trimmed below 2 GiB. A training step allocates and frees the
+/// same large buffers (activations, im2col columns, gradients) every step; by default glibc
+/// maps and unmaps each of them, and the page faults and TLB flushes that follow cost a third
+/// of a ResNet18 step on 2 cores (BENCHMARKS.md). Peak memory is unchanged; memory freed
+/// after the peak stays with the process. Call it once, first thing in `main`, before threads
+/// start. `INFOPLANE_MALLOC=default` in the environment, another C library or another
+/// operating system leave the allocator as it is. Returns whether the settings were applied.
+pub fn keep_freed_memory() -> bool {
+    if std::env::var("INFOPLANE_MALLOC").is_ok_and(|v| v == "default") {
+        return false;
+    }
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        #[allow(unsafe_code)]
+        // SAFETY: mallopt only changes glibc's allocation thresholds; it takes plain integers.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20) == 1
+                && libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX) == 1
+        }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
+    }
+}
+
+/// True when `conv2d` takes our path for these arguments.
+pub fn supported(x: &Tensor<4>, options: &ConvOptions<2>) -> bool {
+    #[cfg(feature = "flex")]
+    {
+        enabled()
+            && x.dtype() == burn::tensor::DType::F32
+            && x.device().without_autodiff() == burn::tensor::Device::flex()
+            && options.groups == 1
+            && options.dilation == [1, 1]
+            && !options.is_asymmetric()
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = (x, options);
+        false
+    }
+}
+
+/// A 2-D convolution: `x` `[n, cin, h, w]`, `weight` `[cout, cin/groups, kh, kw]`, `bias`
+/// `[cout]` → `[n, cout, hout, wout]`; our kernels where [`supported`], burn's elsewhere.
+pub fn conv2d(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: ConvOptions<2>,
+) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if supported(&x, &options) {
+        return flex::conv2d(x, weight, bias, options);
+    }
+    burn::tensor::module::conv2d(x, weight, bias, options)
+}
+
+/// A burn `MaxPool2d` module's forward pass: through [`max_pool2d`] without padding, through
+/// the module's own forward pass with it.
+pub fn max_pool(pool: &burn::nn::pool::MaxPool2d, x: Tensor<4>) -> Tensor<4> {
+    if !matches!(pool.padding, burn::nn::PaddingConfig2d::Valid) {
+        return pool.forward(x);
+    }
+    let options = MaxPoolOptions::new(pool.kernel_size)
+        .with_stride(pool.stride)
+        .with_dilation(pool.dilation)
+        .with_ceil_mode(pool.ceil_mode);
+    max_pool2d(x, options)
+}
+
+/// True when `max_pool2d` takes our path: f32 on the flex device, no padding, no dilation,
+/// floor mode, a window that fits the input and planes of fewer than 2³² values.
+pub fn pool_supported(x: &Tensor<4>, options: &MaxPoolOptions<2>) -> bool {
+    #[cfg(feature = "flex")]
+    {
+        let [_, _, h, w] = x.dims();
+        enabled()
+            && x.dtype() == burn::tensor::DType::F32
+            && x.device().without_autodiff() == burn::tensor::Device::flex()
+            && options.padding == [(0, 0); 2]
+            && options.dilation == [1, 1]
+            && !options.ceil_mode
+            && options.kernel_size[0] <= h
+            && options.kernel_size[1] <= w
+            && h.checked_mul(w).is_some_and(|n| n < u32::MAX as usize)
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = (x, options);
+        false
+    }
+}
+
+/// 2-D max pooling with the arguments of `burn::tensor::module::max_pool2d`; our kernels
+/// ([`pool`]) where [`pool_supported`], burn's elsewhere.
+pub fn max_pool2d(x: Tensor<4>, options: MaxPoolOptions<2>) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if pool_supported(&x, &options) {
+        return flex::max_pool2d(x, options.kernel_size, options.stride);
+    }
+    burn::tensor::module::max_pool2d(x, options)
+}
+
+#[cfg(feature = "flex")]
+mod flex {
+    use burn::backend::autodiff::checkpoint::base::Checkpointer;
+    use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+    use burn::backend::autodiff::grads::Gradients;
+    use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+    use burn::backend::tensor::FloatTensor;
+    use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
+    use burn::tensor::ops::ConvOptions;
+    use burn::tensor::{Bytes, DType, Shape, Tensor};
+    use burn_flex::{FlexTensor, Layout};
+
+    use crate::kernels::{self, ConvGeometry};
+    use crate::pool::{self, PoolGeometry};
+    use crate::timing;
+
+    fn pool_geometry(x: &FlexTensor, kernel: [usize; 2], stride: [usize; 2]) -> PoolGeometry {
+        let s = x.layout().shape();
+        PoolGeometry {
+            planes: s[0] * s[1],
+            h: s[2],
+            w: s[3],
+            kernel,
+            stride,
+        }
+    }
+
+    fn pool_forward(
+        x: FlexTensor,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+    ) -> (FlexTensor, Vec<u32>, Vec<usize>) {
+        let x = x.to_contiguous();
+        let shape = x.layout().shape().to_vec();
+        let g = pool_geometry(&x, kernel, stride);
+        let (y, idx) = timing::time(timing::Op::PoolForward, || {
+            pool::forward(&g, x.storage::<f32>())
+        });
+        (
+            tensor(y, vec![shape[0], shape[1], g.hout(), g.wout()]),
+            idx,
+            shape,
+        )
+    }
+
+    /// The convolution as a backend extension: flex runs [`kernels`], autodiff records the
+    /// backward step.
+    #[backend_extension(Flex, Autodiff)]
+    pub trait FlexConv: Backend {
+        /// `x` `[n, cin, h, w]`, `weight` `[cout, cin, kh, kw]`, `bias` `[cout]`.
+        fn flex_conv2d(
+            x: FloatTensor<Self>,
+            weight: FloatTensor<Self>,
+            bias: FloatTensor<Self>,
+            stride: [usize; 2],
+            padding: [usize; 2],
+        ) -> FloatTensor<Self>;
+
+        /// Max pooling of `x` `[n, c, h, w]` without padding or dilation.
+        fn flex_max_pool2d(
+            x: FloatTensor<Self>,
+            kernel: [usize; 2],
+            stride: [usize; 2],
+        ) -> FloatTensor<Self>;
+    }
+
+    fn geometry(
+        x: &FlexTensor,
+        w: &FlexTensor,
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> ConvGeometry {
+        let xs = x.layout().shape();
+        let ws = w.layout().shape();
+        ConvGeometry {
+            n: xs[0],
+            cin: xs[1],
+            h: xs[2],
+            w: xs[3],
+            cout: ws[0],
+            kh: ws[2],
+            kw: ws[3],
+            stride,
+            padding,
+        }
+    }
+
+    fn tensor(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
+        FlexTensor::new(
+            Bytes::from_elems(values),
+            Layout::contiguous(Shape::from(shape)),
+            DType::F32,
+        )
+    }
+
+    fn forward(
+        x: FlexTensor,
+        w: FlexTensor,
+        b: &FlexTensor,
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> FlexTensor {
+        let (x, w, b) = (x.to_contiguous(), w.to_contiguous(), b.to_contiguous());
+        let g = geometry(&x, &w, stride, padding);
+        let y = timing::time(timing::Op::ConvForward, || {
+            kernels::forward(
+                &g,
+                x.storage::<f32>(),
+                w.storage::<f32>(),
+                Some(b.storage::<f32>()),
+            )
+        });
+        tensor(y, vec![g.n, g.cout, g.hout(), g.wout()])
+    }
+
+    impl FlexConv for Flex {
+        fn flex_conv2d(
+            x: FloatTensor<Self>,
+            weight: FloatTensor<Self>,
+            bias: FloatTensor<Self>,
+            stride: [usize; 2],
+            padding: [usize; 2],
+        ) -> FloatTensor<Self> {
+            forward(x, weight, &bias, stride, padding)
+        }
+
+        fn flex_max_pool2d(
+            x: FloatTensor<Self>,
+            kernel: [usize; 2],
+            stride: [usize; 2],
+        ) -> FloatTensor<Self> {
+            pool_forward(x, kernel, stride).0
+        }
+    }
+
+    #[derive(Debug)]
+    struct PoolBackward;
+
+    impl Backward<Flex, 1> for PoolBackward {
+        /// Positions of the maxima, input shape, window, stride.
+        type State = (Vec<u32>, Vec<usize>, [usize; 2], [usize; 2]);
+
+        fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let [node] = ops.parents;
+            let dy = grads.consume::<Flex>(&ops.node).to_contiguous();
+            let (idx, shape, kernel, stride) = ops.state;
+            if let Some(node) = node {
+                let g = PoolGeometry {
+                    planes: shape[0] * shape[1],
+                    h: shape[2],
+                    w: shape[3],
+                    kernel,
+                    stride,
+                };
+                let dx = timing::time(timing::Op::PoolBackward, || {
+                    pool::backward(&g, &idx, dy.storage::<f32>())
+                });
+                grads.register::<Flex>(node.id, tensor(dx, shape));
+            }
+        }
+    }
+
+    #[derive(Debug)]
+    struct ConvBackward;
+
+    impl Backward<Flex, 3> for ConvBackward {
+        type State = (FlexTensor, FlexTensor, [usize; 2], [usize; 2]);
+
+        fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let [node_x, node_w, node_b] = ops.parents;
+            let dy = grads.consume::<Flex>(&ops.node).to_contiguous();
+            let (x, w, stride, padding) = ops.state;
+            let (x, w) = (x.to_contiguous(), w.to_contiguous());
+            let g = geometry(&x, &w, stride, padding);
+            let (x, w, dy) = (x.storage::<f32>(), w.storage::<f32>(), dy.storage::<f32>());
+            let dx = node_x.is_some().then(|| {
+                timing::time(timing::Op::ConvInputGradient, || {
+                    kernels::input_gradient(&g, w, dy)
+                })
+            });
+            let dw = node_w.is_some().then(|| {
+                timing::time(timing::Op::ConvWeightGradient, || {
+                    kernels::weight_gradient(&g, x, dy)
+                })
+            });
+            let db = node_b.is_some().then(|| {
+                timing::time(timing::Op::ConvBiasGradient, || {
+                    kernels::bias_gradient(&g, dy)
+                })
+            });
+            if let (Some(node), Some(v)) = (node_x, dx) {
+                grads.register::<Flex>(node.id, tensor(v, vec![g.n, g.cin, g.h, g.w]));
+            }
+            if let (Some(node), Some(v)) = (node_w, dw) {
+                grads.register::<Flex>(node.id, tensor(v, vec![g.cout, g.cin, g.kh, g.kw]));
+            }
+            if let (Some(node), Some(v)) = (node_b, db) {
+                grads.register::<Flex>(node.id, tensor(v, vec![g.cout]));
+            }
+        }
+    }
+
+    impl<C: CheckpointStrategy> FlexConv for Autodiff<Flex, C> {
+        fn flex_conv2d(
+            x: FloatTensor<Self>,
+            weight: FloatTensor<Self>,
+            bias: FloatTensor<Self>,
+            stride: [usize; 2],
+            padding: [usize; 2],
+        ) -> FloatTensor<Self> {
+            match ConvBackward
+                .prepare::<C>([x.node(), weight.node(), bias.node()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => {
+                    let (xp, wp) = (x.primitive().clone(), weight.primitive().clone());
+                    let y = forward(xp.clone(), wp.clone(), bias.primitive(), stride, padding);
+                    prep.finish((xp, wp, stride, padding), y)
+                }
+                OpsKind::UnTracked(prep) => prep.finish(forward(
+                    x.primitive().clone(),
+                    weight.primitive().clone(),
+                    bias.primitive(),
+                    stride,
+                    padding,
+                )),
+            }
+        }
+
+        fn flex_max_pool2d(
+            x: FloatTensor<Self>,
+            kernel: [usize; 2],
+            stride: [usize; 2],
+        ) -> FloatTensor<Self> {
+            match PoolBackward
+                .prepare::<C>([x.node()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => {
+                    let (y, idx, shape) = pool_forward(x.primitive().clone(), kernel, stride);
+                    prep.finish((idx, shape, kernel, stride), y)
+                }
+                OpsKind::UnTracked(prep) => {
+                    prep.finish(pool_forward(x.primitive().clone(), kernel, stride).0)
+                }
+            }
+        }
+    }
+
+    /// Our max pooling; the caller has checked [`crate::pool_supported`].
+    pub fn max_pool2d(x: Tensor<4>, kernel: [usize; 2], stride: [usize; 2]) -> Tensor<4> {
+        Tensor::from_dispatch(<Dispatch as FlexConv>::flex_max_pool2d(
+            x.into_dispatch(),
+            kernel,
+            stride,
+        ))
+    }
+
+    /// Our convolution; the caller has checked [`crate::supported`].
+    pub fn conv2d(
+        x: Tensor<4>,
+        weight: Tensor<4>,
+        bias: Option<Tensor<1>>,
+        options: ConvOptions<2>,
+    ) -> Tensor<4> {
+        let cout = weight.dims()[0];
+        // Without a bias, a constant zero one (no gradient is asked of it).
+        let bias = bias.unwrap_or_else(|| Tensor::<1>::zeros([cout], &x.device()));
+        let padding = [options.padding[0].0, options.padding[1].0];
+        Tensor::from_dispatch(<Dispatch as FlexConv>::flex_conv2d(
+            x.into_dispatch(),
+            weight.into_dispatch(),
+            bias.into_dispatch(),
+            options.stride,
+            padding,
+        ))
+    }
+}

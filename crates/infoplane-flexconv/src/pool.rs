@@ -1,0 +1,242 @@
+//! Max pooling without padding or dilation, parallel over (image, channel) planes: the forward
+//! pass keeps, for every output, the position of its maximum inside the input plane (`u32`),
+//! and the backward pass adds each output gradient at that position.
+//!
+//! As in PyTorch, a NaN in a window wins, and among equal values the first one in row-major
+//! window order wins (among several NaNs too, where PyTorch keeps the last); +0 counts as
+//! above -0 (PyTorch takes them as equal).
+
+use rayon::prelude::*;
+
+/// Shape of one max pooling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolGeometry {
+    /// Batch × channels.
+    pub planes: usize,
+    /// Input height.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Window (height, width).
+    pub kernel: [usize; 2],
+    /// Stride (height, width).
+    pub stride: [usize; 2],
+}
+
+impl PoolGeometry {
+    /// Output height (floor mode).
+    pub fn hout(&self) -> usize {
+        (self.h - self.kernel[0]) / self.stride[0] + 1
+    }
+
+    /// Output width (floor mode).
+    pub fn wout(&self) -> usize {
+        (self.w - self.kernel[1]) / self.stride[1] + 1
+    }
+}
+
+/// Planes per rayon task.
+fn chunk(planes: usize) -> usize {
+    planes
+        .div_ceil(rayon::current_num_threads().max(1) * 4)
+        .max(1)
+}
+
+/// The pooled values `[planes, hout, wout]` and the position of each maximum in its input
+/// plane. The caller checks that the window fits the input and that a plane has fewer than
+/// 2³² values.
+#[inline(never)]
+pub fn forward(g: &PoolGeometry, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
+    let (ho, wo) = (g.hout(), g.wout());
+    let (plane_in, plane_out) = (g.h * g.w, ho * wo);
+    let mut y = vec![0f32; g.planes * plane_out];
+    let mut idx = vec![0u32; g.planes * plane_out];
+    let step = chunk(g.planes);
+    let sh = g.stride[0];
+    y.par_chunks_mut(plane_out * step)
+        .zip(idx.par_chunks_mut(plane_out * step))
+        .zip(x.par_chunks(plane_in * step))
+        .for_each(|((ys, is), xs)| {
+            let mut best = vec![i64::MIN; wo];
+            for ((yp, ip), xp) in ys
+                .chunks_mut(plane_out)
+                .zip(is.chunks_mut(plane_out))
+                .zip(xs.chunks(plane_in))
+            {
+                for oy in 0..ho {
+                    let top = oy * sh * g.w;
+                    let rows = oy * wo..(oy + 1) * wo;
+                    pool_row(g, xp, top, &mut yp[rows.clone()], &mut ip[rows], &mut best);
+                }
+            }
+        });
+    (y, idx)
+}
+
+/// A float and its position packed in one integer whose order is: the larger value first,
+/// then the smaller position; any NaN is above every number. The maximum of packed values is
+/// then one integer `max` per window element, with no data-dependent branch (on real data a
+/// comparison branch is mispredicted half of the time, and LLVM turns float selects back into
+/// branches).
+#[inline(always)]
+fn pack(v: f32, pos: u32) -> i64 {
+    let b = v.to_bits() as i32;
+    // Order-preserving integer image of a float: negative floats reversed.
+    let key = if v.is_nan() {
+        i32::MAX
+    } else {
+        b ^ (((b >> 31) as u32) >> 1) as i32
+    };
+    ((key as i64) << 32) | i64::from(u32::MAX - pos)
+}
+
+/// The position of a packed value.
+#[inline(always)]
+fn position(p: i64) -> u32 {
+    u32::MAX - (p as u32)
+}
+
+/// One output row: `yr` the maxima, `ir` their positions in the plane `xp`; one sweep of the
+/// row per window position, so that the outputs of the row are independent.
+fn pool_row(
+    g: &PoolGeometry,
+    xp: &[f32],
+    top: usize,
+    yr: &mut [f32],
+    ir: &mut [u32],
+    best: &mut [i64],
+) {
+    let wo = yr.len();
+    let [kh, kw] = g.kernel;
+    let sw = g.stride[1];
+    best.fill(i64::MIN);
+    for ki in 0..kh {
+        for kj in 0..kw {
+            let start = top + ki * g.w + kj;
+            let values = xp[start..start + (wo - 1) * sw + 1].iter().step_by(sw);
+            for (ox, (b, &v)) in best.iter_mut().zip(values).enumerate() {
+                *b = (*b).max(pack(v, (start + ox * sw) as u32));
+            }
+        }
+    }
+    for ((yv, iv), &b) in yr.iter_mut().zip(ir.iter_mut()).zip(best.iter()) {
+        *iv = position(b);
+        // The value itself, not decoded from the key: NaNs keep their bits.
+        *yv = xp[*iv as usize];
+    }
+}
+
+/// The input gradient `[planes, h, w]` from the output gradient `dy` and the positions of the
+/// maxima.
+#[inline(never)]
+pub fn backward(g: &PoolGeometry, idx: &[u32], dy: &[f32]) -> Vec<f32> {
+    let plane_in = g.h * g.w;
+    let plane_out = g.hout() * g.wout();
+    let mut dx = vec![0f32; g.planes * plane_in];
+    let step = chunk(g.planes);
+    dx.par_chunks_mut(plane_in * step)
+        .zip(idx.par_chunks(plane_out * step))
+        .zip(dy.par_chunks(plane_out * step))
+        .for_each(|((dxs, is), dys)| {
+            for ((dxp, ip), dyp) in dxs
+                .chunks_mut(plane_in)
+                .zip(is.chunks(plane_out))
+                .zip(dys.chunks(plane_out))
+            {
+                for (&i, &d) in ip.iter().zip(dyp) {
+                    dxp[i as usize] += d;
+                }
+            }
+        });
+    dx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_worked_example() {
+        // One 4×5 plane, 2×2 windows, stride 2: 2×2 outputs (the last column is left out).
+        #[rustfmt::skip]
+        let x = [
+            1.0, 5.0, 2.0, 0.0, 9.0,
+            3.0, 4.0, 8.0, 8.0, 9.0,
+            0.0, 0.0, 7.0, 6.0, 9.0,
+            0.0, 0.5, 6.0, 7.0, 9.0,
+        ];
+        let g = PoolGeometry {
+            planes: 1,
+            h: 4,
+            w: 5,
+            kernel: [2, 2],
+            stride: [2, 2],
+        };
+        let (y, idx) = forward(&g, &x);
+        assert_eq!(y, vec![5.0, 8.0, 0.5, 7.0]);
+        // Ties (8, 8 and 7, 7) go to the first in row-major window order.
+        assert_eq!(idx, vec![1, 7, 16, 12]);
+        let dx = backward(&g, &idx, &[1.0, 2.0, 3.0, 4.0]);
+        let mut want = vec![0.0; 20];
+        (want[1], want[7], want[16], want[12]) = (1.0, 2.0, 3.0, 4.0);
+        assert_eq!(dx, want);
+    }
+
+    #[test]
+    fn negative_and_infinite_values_order_as_numbers() {
+        // 1×8 plane, 1×2 windows: negatives, ties, infinities, and -0 against +0.
+        let x = [
+            -3.0,
+            -1.0,
+            -2.0,
+            -2.0,
+            f32::NEG_INFINITY,
+            f32::NEG_INFINITY,
+            -1e-30,
+            f32::INFINITY,
+        ];
+        let g = PoolGeometry {
+            planes: 1,
+            h: 1,
+            w: 8,
+            kernel: [1, 2],
+            stride: [1, 2],
+        };
+        let (y, idx) = forward(&g, &x);
+        assert_eq!(y, vec![-1.0, -2.0, f32::NEG_INFINITY, f32::INFINITY]);
+        assert_eq!(idx, vec![1, 2, 4, 7]);
+        let g2 = PoolGeometry {
+            planes: 1,
+            h: 1,
+            w: 2,
+            kernel: [1, 2],
+            stride: [1, 2],
+        };
+        assert_eq!(forward(&g2, &[-0.0, 0.0]).1, vec![1], "+0 above -0");
+    }
+
+    #[test]
+    fn overlapping_windows_add_their_gradients_and_nan_wins() {
+        // 3×3 windows, stride 1 over a 3×4 plane: both windows hold the maximum 9.
+        let x = [0.0, 1.0, 2.0, 0.0, 3.0, 4.0, 9.0, 0.0, 5.0, 6.0, 7.0, 8.0];
+        let g = PoolGeometry {
+            planes: 1,
+            h: 3,
+            w: 4,
+            kernel: [3, 3],
+            stride: [1, 1],
+        };
+        let (y, idx) = forward(&g, &x);
+        assert_eq!((y, idx.clone()), (vec![9.0, 9.0], vec![6, 6]));
+        let dx = backward(&g, &idx, &[1.0, 2.0]);
+        assert_eq!(dx.iter().sum::<f32>(), 3.0);
+        assert_eq!(dx[6], 3.0);
+        // A NaN in the second window only.
+        let mut x = x;
+        x[11] = f32::NAN;
+        let (y, idx) = forward(&g, &x);
+        assert_eq!(y[0], 9.0);
+        assert!(y[1].is_nan());
+        assert_eq!(idx, vec![6, 11]);
+    }
+}
