@@ -2,7 +2,8 @@
 //! images spread over rayon's threads with a single-threaded product inside each.
 //!
 //! For image n with columns C_n = im2col(x_n) (`[K, L]`, K = cin·kh·kw, L = hout·wout) and the
-//! weight W viewed as `[cout, K]`:
+//! weight W viewed as `[cout, K]` (images with few output positions are put side by side,
+//! `[K, m·L]`, so that one product has enough columns):
 //! - forward: y_n = W·C_n + b;
 //! - input gradient: dx_n = col2im(Wᵀ·dy_n);
 //! - weight gradient: dW = Σ_n dy_n·C_nᵀ, accumulated per chunk of images and summed in chunk
@@ -90,8 +91,9 @@ fn valid_range(wo: usize, w: usize, s: usize, kj: usize, p: usize) -> (usize, us
     (first.min(last), last)
 }
 
-/// im2col of one image `x` (`[cin, h, w]`) into `cols` (`[K, L]`, row-major).
-fn im2col(g: &ConvGeometry, x: &[f32], cols: &mut [f32]) {
+/// im2col of one image `x` (`[cin, h, w]`) into columns `off..off + L` of `cols` (`[K, ld]`,
+/// row-major).
+fn im2col(g: &ConvGeometry, x: &[f32], cols: &mut [f32], ld: usize, off: usize) {
     let (ho, wo) = (g.hout(), g.wout());
     let l = ho * wo;
     let (sh, sw) = (g.stride[0], g.stride[1]);
@@ -101,7 +103,7 @@ fn im2col(g: &ConvGeometry, x: &[f32], cols: &mut [f32]) {
         for ki in 0..g.kh {
             for kj in 0..g.kw {
                 let row = (c * g.kh + ki) * g.kw + kj;
-                let out = &mut cols[row * l..(row + 1) * l];
+                let out = &mut cols[row * ld + off..row * ld + off + l];
                 let (first, last) = valid_range(wo, g.w, sw, kj, pw);
                 for oy in 0..ho {
                     let iy = (oy * sh + ki) as isize - ph as isize;
@@ -130,8 +132,9 @@ fn im2col(g: &ConvGeometry, x: &[f32], cols: &mut [f32]) {
     }
 }
 
-/// col2im: adds `cols` (`[K, L]`) back into the image gradient `dx` (`[cin, h, w]`, zeroed).
-fn col2im(g: &ConvGeometry, cols: &[f32], dx: &mut [f32]) {
+/// col2im: adds columns `off..off + L` of `cols` (`[K, ld]`) back into the image gradient `dx`
+/// (`[cin, h, w]`, zeroed).
+fn col2im(g: &ConvGeometry, cols: &[f32], ld: usize, off: usize, dx: &mut [f32]) {
     let (ho, wo) = (g.hout(), g.wout());
     let l = ho * wo;
     let (sh, sw) = (g.stride[0], g.stride[1]);
@@ -141,7 +144,7 @@ fn col2im(g: &ConvGeometry, cols: &[f32], dx: &mut [f32]) {
         for ki in 0..g.kh {
             for kj in 0..g.kw {
                 let row = (c * g.kh + ki) * g.kw + kj;
-                let src = &cols[row * l..(row + 1) * l];
+                let src = &cols[row * ld + off..row * ld + off + l];
                 let (first, last) = valid_range(wo, g.w, sw, kj, pw);
                 if first >= last {
                     continue;
@@ -182,33 +185,87 @@ fn chunk(n: usize) -> usize {
     n.div_ceil(rayon::current_num_threads().max(1) * 2).max(1)
 }
 
+/// Images per matrix product: one when an image has at least 256 output positions; else
+/// enough images side by side for about 256 columns (a product with a handful of columns,
+/// as in the last stages of ResNet18 and VGG11 at 32×32, runs far below the machine's speed).
+fn group(g: &ConvGeometry) -> usize {
+    GROUP_COLUMNS.div_ceil(g.l().max(1)).clamp(1, chunk(g.n))
+}
+
+/// Target columns of one matrix product.
+const GROUP_COLUMNS: usize = 256;
+
+/// The columns of the images `xs` (`m` images) side by side: `cols` `[K, m·L]`.
+fn columns(g: &ConvGeometry, xs: &[f32], cols: &mut [f32]) {
+    let l = g.l();
+    let m = xs.len() / g.x_len();
+    for (i, xn) in xs.chunks(g.x_len()).enumerate() {
+        if g.identity_columns() {
+            for (r, src) in xn.chunks(l).enumerate() {
+                cols[r * m * l + i * l..r * m * l + (i + 1) * l].copy_from_slice(src);
+            }
+        } else {
+            im2col(g, xn, cols, m * l, i * l);
+        }
+    }
+}
+
+/// Output-shaped values of `m` images (`[m, cout, L]`) as one matrix `[cout, m·L]`.
+fn gather(g: &ConvGeometry, ys: &[f32], out: &mut [f32]) {
+    let l = g.l();
+    let m = ys.len() / g.y_len();
+    for (i, yn) in ys.chunks(g.y_len()).enumerate() {
+        for (co, src) in yn.chunks(l).enumerate() {
+            out[co * m * l + i * l..co * m * l + (i + 1) * l].copy_from_slice(src);
+        }
+    }
+}
+
 /// The forward convolution: `x` `[n, cin, h, w]`, `weight` `[cout, cin, kh, kw]`, `bias`
 /// `[cout]` → `[n, cout, hout, wout]`.
 #[inline(never)]
 pub fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
-    let (k, l) = (g.k(), g.l());
+    let (k, l, nb) = (g.k(), g.l(), group(g));
     let mut y = vec![0f32; g.n * g.y_len()];
     let w = view(weight, g.cout, k);
     y.par_chunks_mut(g.y_len() * chunk(g.n))
         .zip(x.par_chunks(g.x_len() * chunk(g.n)))
         .for_each(|(ys, xs)| {
-            let mut cols = if g.identity_columns() {
-                Vec::new()
-            } else {
-                vec![0f32; k * l]
-            };
-            for (yn, xn) in ys.chunks_mut(g.y_len()).zip(xs.chunks(g.x_len())) {
-                let c = if g.identity_columns() {
-                    view(xn, k, l)
+            let direct = nb == 1 && g.identity_columns();
+            let mut cols = vec![0f32; if direct { 0 } else { k * l * nb }];
+            let mut out = vec![0f32; if nb == 1 { 0 } else { g.cout * l * nb }];
+            for (yg, xg) in ys.chunks_mut(g.y_len() * nb).zip(xs.chunks(g.x_len() * nb)) {
+                let m = xg.len() / g.x_len();
+                let c = if direct {
+                    view(xg, k, l)
                 } else {
-                    im2col(g, xn, &mut cols);
-                    view(&cols, k, l)
+                    columns(g, xg, &mut cols);
+                    view(&cols[..k * m * l], k, m * l)
                 };
-                matmul(view_mut(yn, g.cout, l), Accum::Replace, w, c, 1.0, Par::Seq);
+                if nb == 1 {
+                    matmul(view_mut(yg, g.cout, l), Accum::Replace, w, c, 1.0, Par::Seq);
+                } else {
+                    let o = &mut out[..g.cout * m * l];
+                    matmul(
+                        view_mut(o, g.cout, m * l),
+                        Accum::Replace,
+                        w,
+                        c,
+                        1.0,
+                        Par::Seq,
+                    );
+                    for (i, yn) in yg.chunks_mut(g.y_len()).enumerate() {
+                        for (co, dst) in yn.chunks_mut(l).enumerate() {
+                            dst.copy_from_slice(&o[co * m * l + i * l..co * m * l + (i + 1) * l]);
+                        }
+                    }
+                }
                 if let Some(b) = bias {
-                    for (row, &bv) in yn.chunks_mut(l).zip(b) {
-                        for v in row {
-                            *v += bv;
+                    for yn in yg.chunks_mut(g.y_len()) {
+                        for (row, &bv) in yn.chunks_mut(l).zip(b) {
+                            for v in row {
+                                *v += bv;
+                            }
                         }
                     }
                 }
@@ -241,35 +298,55 @@ pub fn backward(
 /// that a profile names each gradient.)
 #[inline(never)]
 pub fn input_gradient(g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
-    let (k, l) = (g.k(), g.l());
+    let (k, l, nb) = (g.k(), g.l(), group(g));
     let w = view(weight, g.cout, k);
     let step = chunk(g.n);
     let mut dx = vec![0f32; g.n * g.x_len()];
     dx.par_chunks_mut(g.x_len() * step)
         .zip(dy.par_chunks(g.y_len() * step))
         .for_each(|(dxs, dys)| {
-            let mut cols = vec![0f32; if g.identity_columns() { 0 } else { k * l }];
-            for (dxn, dyn_) in dxs.chunks_mut(g.x_len()).zip(dys.chunks(g.y_len())) {
-                let d = view(dyn_, g.cout, l);
-                if g.identity_columns() {
-                    matmul(
-                        view_mut(dxn, k, l),
-                        Accum::Replace,
-                        w.transpose(),
-                        d,
-                        1.0,
-                        Par::Seq,
-                    );
+            let direct = nb == 1 && g.identity_columns();
+            let mut cols = vec![0f32; if direct { 0 } else { k * l * nb }];
+            let mut d = vec![0f32; if nb == 1 { 0 } else { g.cout * l * nb }];
+            for (dxg, dyg) in dxs
+                .chunks_mut(g.x_len() * nb)
+                .zip(dys.chunks(g.y_len() * nb))
+            {
+                let m = dyg.len() / g.y_len();
+                let dm = if nb == 1 {
+                    view(dyg, g.cout, l)
                 } else {
+                    gather(g, dyg, &mut d);
+                    view(&d[..g.cout * m * l], g.cout, m * l)
+                };
+                if direct {
                     matmul(
-                        view_mut(&mut cols, k, l),
+                        view_mut(dxg, k, l),
                         Accum::Replace,
                         w.transpose(),
-                        d,
+                        dm,
                         1.0,
                         Par::Seq,
                     );
-                    col2im(g, &cols, dxn);
+                    continue;
+                }
+                let c = &mut cols[..k * m * l];
+                matmul(
+                    view_mut(c, k, m * l),
+                    Accum::Replace,
+                    w.transpose(),
+                    dm,
+                    1.0,
+                    Par::Seq,
+                );
+                for (i, dxn) in dxg.chunks_mut(g.x_len()).enumerate() {
+                    if g.identity_columns() {
+                        for (r, dst) in dxn.chunks_mut(l).enumerate() {
+                            dst.copy_from_slice(&c[r * m * l + i * l..r * m * l + (i + 1) * l]);
+                        }
+                    } else {
+                        col2im(g, c, m * l, i * l, dxn);
+                    }
                 }
             }
         });
@@ -279,24 +356,33 @@ pub fn input_gradient(g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> Vec<f32> 
 /// dW = Σ_n dy_n·C_nᵀ, one accumulator per chunk of images, summed in chunk order.
 #[inline(never)]
 pub fn weight_gradient(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
-    let (k, l) = (g.k(), g.l());
+    let (k, l, nb) = (g.k(), g.l(), group(g));
     let step = chunk(g.n);
     x.par_chunks(g.x_len() * step)
         .zip(dy.par_chunks(g.y_len() * step))
         .map(|(xs, dys)| {
             let mut acc = vec![0f32; g.cout * k];
-            let mut cols = vec![0f32; if g.identity_columns() { 0 } else { k * l }];
-            for (xn, dyn_) in xs.chunks(g.x_len()).zip(dys.chunks(g.y_len())) {
-                let c = if g.identity_columns() {
-                    view(xn, k, l)
+            let direct = nb == 1 && g.identity_columns();
+            let mut cols = vec![0f32; if direct { 0 } else { k * l * nb }];
+            let mut d = vec![0f32; if nb == 1 { 0 } else { g.cout * l * nb }];
+            for (xg, dyg) in xs.chunks(g.x_len() * nb).zip(dys.chunks(g.y_len() * nb)) {
+                let m = xg.len() / g.x_len();
+                let c = if direct {
+                    view(xg, k, l)
                 } else {
-                    im2col(g, xn, &mut cols);
-                    view(&cols, k, l)
+                    columns(g, xg, &mut cols);
+                    view(&cols[..k * m * l], k, m * l)
+                };
+                let dm = if nb == 1 {
+                    view(dyg, g.cout, l)
+                } else {
+                    gather(g, dyg, &mut d);
+                    view(&d[..g.cout * m * l], g.cout, m * l)
                 };
                 matmul(
                     view_mut(&mut acc, g.cout, k),
                     Accum::Add,
-                    view(dyn_, g.cout, l),
+                    dm,
                     c.transpose(),
                     1.0,
                     Par::Seq,
@@ -406,6 +492,30 @@ mod tests {
     #[test]
     fn forward_equals_the_definition() {
         for g in [
+            // Ten images with few positions each: products over several images side by side,
+            // the last group smaller than the others; and 1×1 columns side by side.
+            ConvGeometry {
+                n: 10,
+                cin: 3,
+                h: 5,
+                w: 4,
+                cout: 4,
+                kh: 3,
+                kw: 3,
+                stride: [1, 1],
+                padding: [1, 1],
+            },
+            ConvGeometry {
+                n: 10,
+                cin: 4,
+                h: 3,
+                w: 3,
+                cout: 3,
+                kh: 1,
+                kw: 1,
+                stride: [1, 1],
+                padding: [0, 0],
+            },
             ConvGeometry {
                 n: 2,
                 cin: 2,
@@ -464,32 +574,39 @@ mod tests {
     fn input_and_weight_gradients_are_adjoint_to_the_forward() {
         // ⟨dy, conv(x, w)⟩ is linear in x and in w: its gradient in x is the input gradient,
         // so ⟨dx, x⟩ = ⟨dy, y⟩ = ⟨dw, w⟩ without bias.
-        let g = ConvGeometry {
-            n: 2,
-            cin: 3,
-            h: 6,
-            w: 5,
-            cout: 4,
-            kh: 3,
-            kw: 2,
-            stride: [1, 2],
-            padding: [1, 1],
+        let geometry = |n, cin, h, w, cout, k: [usize; 2], stride, padding| ConvGeometry {
+            n,
+            cin,
+            h,
+            w,
+            cout,
+            kh: k[0],
+            kw: k[1],
+            stride,
+            padding,
         };
-        let x = pseudo(g.n * g.x_len(), 3);
-        let w = pseudo(g.cout * g.k(), 4);
-        let y = forward(&g, &x, &w, None);
-        let dy = pseudo(y.len(), 5);
-        let (dx, dw, db) = backward(&g, &x, &w, &dy, [true, true, true]);
-        let dot = |a: &[f32], b: &[f32]| {
-            a.iter()
-                .zip(b)
-                .map(|(p, q)| *p as f64 * *q as f64)
-                .sum::<f64>()
-        };
-        let yy = dot(&dy, &y);
-        assert!((dot(&dx.unwrap(), &x) - yy).abs() < 1e-4 * yy.abs().max(1.0));
-        assert!((dot(&dw.unwrap(), &w) - yy).abs() < 1e-4 * yy.abs().max(1.0));
-        let total: f64 = dy.iter().map(|v| *v as f64).sum();
-        assert!((db.unwrap().iter().map(|v| *v as f64).sum::<f64>() - total).abs() < 1e-4);
+        for g in [
+            geometry(2, 3, 6, 5, 4, [3, 2], [1, 2], [1, 1]),
+            // Several images per product, and 1×1 columns put side by side.
+            geometry(10, 3, 6, 5, 4, [3, 2], [1, 2], [1, 1]),
+            geometry(10, 4, 3, 3, 3, [1, 1], [1, 1], [0, 0]),
+        ] {
+            let x = pseudo(g.n * g.x_len(), 3);
+            let w = pseudo(g.cout * g.k(), 4);
+            let y = forward(&g, &x, &w, None);
+            let dy = pseudo(y.len(), 5);
+            let (dx, dw, db) = backward(&g, &x, &w, &dy, [true, true, true]);
+            let dot = |a: &[f32], b: &[f32]| {
+                a.iter()
+                    .zip(b)
+                    .map(|(p, q)| *p as f64 * *q as f64)
+                    .sum::<f64>()
+            };
+            let yy = dot(&dy, &y);
+            assert!((dot(&dx.unwrap(), &x) - yy).abs() < 1e-4 * yy.abs().max(1.0));
+            assert!((dot(&dw.unwrap(), &w) - yy).abs() < 1e-4 * yy.abs().max(1.0));
+            let total: f64 = dy.iter().map(|v| *v as f64).sum();
+            assert!((db.unwrap().iter().map(|v| *v as f64).sum::<f64>() - total).abs() < 1e-4);
+        }
     }
 }
