@@ -225,7 +225,7 @@ fn every_method_lowers_its_loss_from_its_shipped_config() {
             cfg.epochs = 2;
             cfg.model.set_width(0.25);
         }
-        if name.starts_with("forward-") {
+        if name.starts_with("forward-forward") {
             cfg.optim.lr = method_config(name).optim.lr;
         }
         if let StrategyConfig::Retrain(r) = &mut cfg.strategy {
@@ -253,9 +253,17 @@ fn every_method_lowers_its_loss_from_its_shipped_config() {
             "{name}: every stage measured and probed"
         );
         assert!(dir.join("summary.json").exists());
+        // Train accuracy is recorded where the method predicts while training, `null` (not 0)
+        // where it does not.
+        assert_eq!(
+            s.train_accuracy.is_some(),
+            !name.starts_with("forward-"),
+            "{name}: train accuracy {:?}",
+            s.train_accuracy
+        );
         eprintln!(
-            "{name}: loss {first:.4} -> {last:.4}, test accuracy {:.3}",
-            s.test_accuracy
+            "{name}: loss {first:.4} -> {last:.4}, test accuracy {:.3}, train accuracy {:?}",
+            s.test_accuracy, s.train_accuracy
         );
     }
 }

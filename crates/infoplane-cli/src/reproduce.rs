@@ -636,7 +636,7 @@ pub fn quick(a: &QuickArgs, device: &Device) -> Result<()> {
             "| {} | {} | {} |",
             s.strategy,
             pct(s.test_accuracy),
-            pct(s.train_accuracy)
+            s.train_accuracy.map_or("—".into(), pct)
         );
     }
     let _ = writeln!(
@@ -732,7 +732,7 @@ mod tests {
             dataset: "mnist-10k".into(),
             epochs: 3,
             test_accuracy: acc,
-            train_accuracy: acc,
+            train_accuracy: Some(acc),
             wall_seconds: 1.0,
             parameters: 0,
             test_samples: 2000,

@@ -555,7 +555,13 @@ fn every_artifact_reproduces_on_a_tiny_setting() {
     let dir = tempfile::tempdir().unwrap();
     let results = dir.path().join("results");
     let o = infoplane(
-        &["reproduce", "all", "--tiny", "--out", results.to_str().unwrap()],
+        &[
+            "reproduce",
+            "all",
+            "--tiny",
+            "--out",
+            results.to_str().unwrap(),
+        ],
         repo(),
     );
     assert!(o.status.success(), "{}", text(&o));
@@ -563,7 +569,10 @@ fn every_artifact_reproduces_on_a_tiny_setting() {
     for n in [1, 3, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19] {
         let a = format!("fig{n}");
         assert!(results.join(&a).join("report.md").exists(), "{a}");
-        assert!(md.contains(&format!("[{a}]({a}/report.md)")), "{a} in the index");
+        assert!(
+            md.contains(&format!("[{a}]({a}/report.md)")),
+            "{a} in the index"
+        );
     }
     for n in 1..=4 {
         let a = format!("table{n}");

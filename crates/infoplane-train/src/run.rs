@@ -69,8 +69,9 @@ pub struct RunSummary {
     pub epochs: usize,
     /// Final test accuracy.
     pub test_accuracy: f64,
-    /// Final training accuracy (last epoch, on the batches).
-    pub train_accuracy: f64,
+    /// Final training accuracy (last epoch, on the batches), where the strategy predicts
+    /// while training.
+    pub train_accuracy: Option<f64>,
     /// Seconds of training, evaluation and observers.
     pub wall_seconds: f64,
     /// Parameters trained (backbone and the strategy's additions).

@@ -48,8 +48,9 @@ pub struct EpochMetrics {
     /// Mean value of the nHSIC augmenting term of every trained stage (when used).
     #[serde(default)]
     pub stage_terms: Vec<f64>,
-    /// Accuracy on the training batches as they were trained on.
-    pub train_accuracy: f64,
+    /// Accuracy on the training batches as they were trained on; `null` when the strategy
+    /// does not predict while training (every batch of the epoch must report it).
+    pub train_accuracy: Option<f64>,
     /// Accuracy of the class scores on the test split.
     pub test_accuracy: f64,
     /// Test accuracy of every stage's auxiliary head where it classifies.
@@ -339,7 +340,7 @@ pub fn train(
                 });
                 b
             });
-            let (mut loss_sum, mut seen, mut ok) = (0.0f64, 0usize, 0usize);
+            let (mut loss_sum, mut seen, mut ok) = (0.0f64, 0usize, Some(0usize));
             let mut stage_sums: Vec<f64> = Vec::new();
             let mut term_sums: Vec<f64> = Vec::new();
             let mut observer_seconds = 0.0;
@@ -392,7 +393,10 @@ pub fn train(
                     *s += *v as f64 * n as f64;
                 }
                 seen += n;
-                ok += report.correct;
+                match (report.correct, &mut ok) {
+                    (Some(c), Some(o)) => *o += c,
+                    _ => ok = None,
+                }
                 if let Some(bar) = &bar {
                     bar.inc(1);
                     bar.set_message(format!("loss {:.4}", report.loss));
@@ -434,7 +438,7 @@ pub fn train(
                 loss: loss_sum / seen.max(1) as f64,
                 stage_losses: per(&stage_sums),
                 stage_terms: per(&term_sums),
-                train_accuracy: ok as f64 / seen.max(1) as f64,
+                train_accuracy: ok.map(|o| o as f64 / seen.max(1) as f64),
                 test_accuracy,
                 stage_head_accuracy: heads,
                 lr,

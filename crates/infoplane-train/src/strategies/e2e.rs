@@ -149,7 +149,7 @@ impl<S: Stage + Module> Strategy for EndToEnd<S> {
         Ok(StepReport {
             loss: value,
             stage_losses: Vec::new(),
-            correct: ok,
+            correct: Some(ok),
             stage_terms: Vec::new(),
         })
     }

@@ -316,7 +316,7 @@ impl Strategy for ForwardForward {
         Ok(StepReport {
             loss: losses.last().copied().unwrap_or(f32::NAN),
             stage_losses: losses,
-            correct: 0,
+            correct: None,
             stage_terms: Vec::new(),
         })
     }

@@ -279,7 +279,7 @@ impl Strategy for ForwardGradient {
         Ok(StepReport {
             loss,
             stage_losses: Vec::new(),
-            correct: 0,
+            correct: None,
             stage_terms: Vec::new(),
         })
     }

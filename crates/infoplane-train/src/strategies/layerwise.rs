@@ -314,7 +314,7 @@ impl<S: Stage + Module> Strategy for Layerwise<S> {
         };
         let mut losses = Vec::with_capacity(range.len());
         let mut terms = Vec::new();
-        let mut ok = 0;
+        let mut ok = None;
         let mut last_value = 0.0;
         for i in range.clone() {
             let (total, value, term, scores, out) = {
@@ -374,7 +374,7 @@ impl<S: Stage + Module> Strategy for Layerwise<S> {
                 return Ok(StepReport {
                     loss: value,
                     stage_losses: vec![value],
-                    correct: 0,
+                    correct: None,
                     stage_terms: Vec::new(),
                 });
             }
@@ -385,7 +385,10 @@ impl<S: Stage + Module> Strategy for Layerwise<S> {
                 && let Some(s) = scores
                 && self.trainee.net().model.ends_in_logits()
             {
-                ok = correct(s.detach().narrow(0, 0, n), batch.y.clone().narrow(0, 0, n));
+                ok = Some(correct(
+                    s.detach().narrow(0, 0, n),
+                    batch.y.clone().narrow(0, 0, n),
+                ));
             }
             losses.push(value);
             if let Some(v) = term {
@@ -401,10 +404,10 @@ impl<S: Stage + Module> Strategy for Layerwise<S> {
             let net = self.trainee.net();
             net.detached_scores(input.clone()).map(|scores| {
                 let ce = cross_entropy(scores.clone(), batch.y.clone());
-                ok = correct(
+                ok = Some(correct(
                     scores.detach().narrow(0, 0, n),
                     batch.y.clone().narrow(0, 0, n),
-                );
+                ));
                 ce
             })
         } else {
@@ -417,7 +420,7 @@ impl<S: Stage + Module> Strategy for Layerwise<S> {
                 return Ok(StepReport {
                     loss: v,
                     stage_losses: losses,
-                    correct: 0,
+                    correct: None,
                     stage_terms: terms,
                 });
             }

@@ -53,9 +53,10 @@ pub struct StepReport {
     pub loss: f32,
     /// Per-stage local losses (layer-wise), empty for E2E.
     pub stage_losses: Vec<f32>,
-    /// Correct predictions on this batch (first views), when the strategy predicts while
-    /// training.
-    pub correct: usize,
+    /// Correct predictions on this batch (first views) when the strategy predicts while
+    /// training; `None` when it does not (forward-forward, forward gradient, a layer-wise
+    /// phase before the last stage).
+    pub correct: Option<usize>,
     /// Per-stage values of the nHSIC augmenting term (empty without it).
     pub stage_terms: Vec<f32>,
 }
