@@ -376,6 +376,43 @@ fn forward_forward_trains_every_layer_and_records_every_depth() {
     }
 }
 
+/// Table 3's CNN (LeNet5's conv1, conv2, fc3, fc4): with class prototypes mixed before each
+/// trained layer, the convolutions learn; with one-hot pixels in the top-left corner they do
+/// not (the paper's appendix C). Both depend on the inputs of convolutional layers being
+/// normalized per position: with the plain per-sample norm neither embedding trained (loss at
+/// 2 ln 2, chance accuracy).
+#[test]
+fn forward_forward_prototypes_train_the_convolutions_and_top_left_pixels_do_not() {
+    let device = Device::flex();
+    let mut acc = Vec::new();
+    for embedding in ["prototype", "top-left"] {
+        let mut cfg = TrainConfig::example(
+            "lenet5",
+            "forward-forward",
+            infoplane::data::DatasetName::Mnist10k,
+        )
+        .unwrap();
+        if let infoplane::train::StrategyConfig::ForwardForward(f) = &mut cfg.strategy {
+            f.embedding = toml::Value::String(embedding.into()).try_into().unwrap();
+        }
+        cfg.epochs = 2;
+        cfg.batch_size = 64;
+        cfg.optim.lr = 0.03;
+        cfg.data.limit_train = Some(2048);
+        cfg.data.limit_test = Some(500);
+        cfg.infoplane.enabled = false;
+        cfg.probe.enabled = false;
+        let dir = tempfile::tempdir().unwrap();
+        let s = infoplane::train::run(&cfg, &device, dir.path(), &RunOptions::default())
+            .unwrap_or_else(|e| panic!("{embedding}: {e}"));
+        eprintln!("{embedding}: {}", s.test_accuracy);
+        acc.push(s.test_accuracy);
+    }
+    // 500 test samples: chance is 10% with a binomial standard error of 1.3 points.
+    assert!(acc[0] > 0.4, "prototype: {}", acc[0]);
+    assert!(acc[1] < 0.2, "top-left: {}", acc[1]);
+}
+
 #[test]
 fn forward_gradient_training_lowers_the_loss() {
     let device = Device::flex();
