@@ -189,13 +189,19 @@ fn deep_planes(
     e2e: &str,
     lw: &str,
     artifact: &'static str,
-    setting_e2e: &'static str,
-    setting_lw: &'static str,
+    // Settings of the middle, E2E output-side, layer-wise output-side and early-epoch claims.
+    [
+        setting_middle,
+        setting_e2e_output,
+        setting_lw_output,
+        setting_early,
+    ]: [&'static str; 4],
 ) -> Vec<Finding> {
     let (Some(e), Some(l)) = (c.get(e2e), c.get(lw)) else {
         return vec![missing(
             Claim {
                 artifact,
+                setting: setting_middle,
                 ..FIG6_MIDDLE
             },
             &[e2e, lw],
@@ -203,15 +209,13 @@ fn deep_planes(
     };
     let mut f = Vec::new();
     let (me, ml) = (middle(e, 2), middle(l, 2));
-    let both = |s: &&infoplane_train::StageSummary| compresses_x(s) || compresses_y(s);
     let (ce, ne) = count(&me, |s| compresses_x(s) || compresses_y(s));
     let (cl, nl) = count(&ml, |s| compresses_x(s) || compresses_y(s));
-    let _ = both;
     f.push(found(
         c,
         Claim {
             artifact,
-            setting: setting_e2e,
+            setting: setting_middle,
             ..FIG6_MIDDLE
         },
         2 * ce > ne && 2 * cl > nl,
@@ -225,6 +229,7 @@ fn deep_planes(
         c,
         Claim {
             artifact,
+            setting: setting_e2e_output,
             ..FIG6_E2E_OUTPUT
         },
         ib == n && n > 0,
@@ -239,7 +244,7 @@ fn deep_planes(
         c,
         Claim {
             artifact,
-            setting: setting_lw,
+            setting: setting_lw_output,
             ..FIG6_LW_OUTPUT
         },
         both_fall == n && n > 0,
@@ -259,6 +264,7 @@ fn deep_planes(
         c,
         Claim {
             artifact,
+            setting: setting_early,
             ..FIG6_EARLY
         },
         2 * higher > e.stages.len(),
@@ -276,8 +282,12 @@ fn fig6(c: &Collected) -> Vec<Finding> {
         "resnet18-e2e-ce",
         "resnet18-layerwise-ce",
         "figure 6",
-        "ResNet18, CIFAR10, E2E and layer-wise, middle layers",
-        "ResNet18, CIFAR10, layer-wise, output-side layers",
+        [
+            FIG6_MIDDLE.setting,
+            FIG6_E2E_OUTPUT.setting,
+            FIG6_LW_OUTPUT.setting,
+            FIG6_EARLY.setting,
+        ],
     )
 }
 
@@ -438,8 +448,12 @@ fn fig16(c: &Collected) -> Vec<Finding> {
         "resnet50-e2e-ce",
         "resnet50-layerwise-ce",
         "figure 16",
-        "ResNet50, E2E and layer-wise, middle layers",
-        "ResNet50, layer-wise, output-side layers",
+        [
+            "ResNet50, E2E and layer-wise, middle layers; figure 6's claim, which line 92 says holds similarly for the models of section F.4",
+            "ResNet50, E2E, output-side layers; figure 6's claim, which line 92 says holds similarly for the models of section F.4",
+            "ResNet50, layer-wise, output-side layers; figure 6's claim, which line 92 says holds similarly for the models of section F.4",
+            "ResNet50, early epochs; figure 6's claim, which line 92 says holds similarly for the models of section F.4",
+        ],
     )
 }
 
@@ -449,8 +463,12 @@ fn fig17(c: &Collected) -> Vec<Finding> {
         "vgg11-e2e-ce",
         "vgg11-layerwise-ce",
         "figure 17",
-        "VGG11 with batch norm, E2E and layer-wise, middle layers",
-        "VGG11 with batch norm, layer-wise, output-side layers",
+        [
+            "VGG11 with batch norm, E2E and layer-wise, middle layers; figure 6's claim, which line 92 says holds similarly for the models of section F.4",
+            "VGG11 with batch norm, E2E, output-side layers; figure 6's claim, which line 92 says holds similarly for the models of section F.4",
+            "VGG11 with batch norm, layer-wise, output-side layers; figure 6's claim, which line 92 says holds similarly for the models of section F.4",
+            "VGG11 with batch norm, early epochs; figure 6's claim, which line 92 says holds similarly for the models of section F.4",
+        ],
     )
 }
 
