@@ -489,77 +489,43 @@ mod tests {
             .collect()
     }
 
+    /// A geometry from (images, input channels, height, width, output channels, kernel,
+    /// stride, padding).
+    #[allow(clippy::too_many_arguments)]
+    fn geometry(
+        n: usize,
+        cin: usize,
+        h: usize,
+        w: usize,
+        cout: usize,
+        k: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> ConvGeometry {
+        ConvGeometry {
+            n,
+            cin,
+            h,
+            w,
+            cout,
+            kh: k[0],
+            kw: k[1],
+            stride,
+            padding,
+        }
+    }
+
     #[test]
     fn forward_equals_the_definition() {
         for g in [
             // Ten images with few positions each: products over several images side by side,
             // the last group smaller than the others; and 1×1 columns side by side.
-            ConvGeometry {
-                n: 10,
-                cin: 3,
-                h: 5,
-                w: 4,
-                cout: 4,
-                kh: 3,
-                kw: 3,
-                stride: [1, 1],
-                padding: [1, 1],
-            },
-            ConvGeometry {
-                n: 10,
-                cin: 4,
-                h: 3,
-                w: 3,
-                cout: 3,
-                kh: 1,
-                kw: 1,
-                stride: [1, 1],
-                padding: [0, 0],
-            },
-            ConvGeometry {
-                n: 2,
-                cin: 2,
-                h: 5,
-                w: 5,
-                cout: 3,
-                kh: 5,
-                kw: 5,
-                stride: [2, 2],
-                padding: [2, 2],
-            },
-            ConvGeometry {
-                n: 1,
-                cin: 1,
-                h: 3,
-                w: 4,
-                cout: 2,
-                kh: 3,
-                kw: 3,
-                stride: [1, 3],
-                padding: [2, 2],
-            },
-            ConvGeometry {
-                n: 2,
-                cin: 3,
-                h: 7,
-                w: 6,
-                cout: 4,
-                kh: 3,
-                kw: 3,
-                stride: [2, 1],
-                padding: [1, 2],
-            },
-            ConvGeometry {
-                n: 3,
-                cin: 5,
-                h: 4,
-                w: 4,
-                cout: 2,
-                kh: 1,
-                kw: 1,
-                stride: [1, 1],
-                padding: [0, 0],
-            },
+            geometry(10, 3, 5, 4, 4, [3, 3], [1, 1], [1, 1]),
+            geometry(10, 4, 3, 3, 3, [1, 1], [1, 1], [0, 0]),
+            geometry(2, 2, 5, 5, 3, [5, 5], [2, 2], [2, 2]),
+            geometry(1, 1, 3, 4, 2, [3, 3], [1, 3], [2, 2]),
+            geometry(2, 3, 7, 6, 4, [3, 3], [2, 1], [1, 2]),
+            geometry(3, 5, 4, 4, 2, [1, 1], [1, 1], [0, 0]),
         ] {
             let x = pseudo(g.n * g.x_len(), 1);
             let w = pseudo(g.cout * g.k(), 2);
@@ -574,17 +540,6 @@ mod tests {
     fn input_and_weight_gradients_are_adjoint_to_the_forward() {
         // ⟨dy, conv(x, w)⟩ is linear in x and in w: its gradient in x is the input gradient,
         // so ⟨dx, x⟩ = ⟨dy, y⟩ = ⟨dw, w⟩ without bias.
-        let geometry = |n, cin, h, w, cout, k: [usize; 2], stride, padding| ConvGeometry {
-            n,
-            cin,
-            h,
-            w,
-            cout,
-            kh: k[0],
-            kw: k[1],
-            stride,
-            padding,
-        };
         for g in [
             geometry(2, 3, 6, 5, 4, [3, 2], [1, 2], [1, 1]),
             // Several images per product, and 1×1 columns put side by side.
