@@ -1,27 +1,37 @@
-//! A model defined outside infoplane, trained layer-wise by infoplane-train and measured by
-//! infoplane-hsic.
+//! A model defined outside infoplane, trained layer-wise through infoplane's own training
+//! loop.
 //!
 //! Any burn module can be a stage: implement [`Stage`] (one `forward` from representation to
-//! representation) for your own type — here an enum of two small modules — put the stages in a
-//! [`StagedModel`], add the auxiliary heads a layer-wise strategy needs, and the strategy, the
-//! loop, the information plane and the probes work on it unchanged.
+//! representation) for your own type — here an enum of two small modules — and put the stages
+//! in a [`StagedModel`]. A method's checked parameters build the strategy around it
+//! (`LayerwiseParams::init` adds the auxiliary heads), and [`run_with`] trains it with the
+//! same loop, information plane, probes, checkpoints and resume as the paper's architectures:
+//! the run folder gets `config.toml`, `metrics.jsonl`, `infoplane.jsonl`, `probes.csv`,
+//! `checkpoint/` and `summary.json`.
 //!
-//!     cargo run --release --example custom_model
+//!     cargo run --release --example custom_model [-- OUT_DIR]
 //!
-//! It trains three stages on 1,024 digits of the bundled mnist-10k for a few steps and prints
-//! nHSIC(X;T) and nHSIC(Y;T) of every stage before and after. The test suite builds and runs it
-//! (`cargo test` runs its test below).
+//! It trains three stages on 1,024 digits of the bundled mnist-10k for two epochs and prints
+//! nHSIC(X;T) and nHSIC(Y;T) of every stage before and after, and the probes. The test suite
+//! builds and runs it, and checks that a run stopped after one epoch and resumed ends exactly
+//! like an uninterrupted one.
+
+use std::path::Path;
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::Device;
 use burn::tensor::activation::{relu, tanh};
-use infoplane::data::{DatasetName, Locator, Normalization, Pipeline, materialize};
-use infoplane::hsic::{InfoPlaneRecorder, PlaneSettings, Samples};
-use infoplane::models::{Head, HeadKind, HeadPurpose, Repr, Stage, StagedModel};
-use infoplane::train::strategies::{Layerwise, LayerwiseSpec, LocalObjective, TrainBatch, Trainee};
-use infoplane::train::{Network, Strategy};
+use infoplane::data::{DatasetName, Locator};
+use infoplane::models::{HeadKind, Repr, Stage, StagedModel};
+use infoplane::train::config::{
+    DataConfig, InfoPlaneConfig, OptimConfig, ProbeConfig, ProbeMethod,
+};
+use infoplane::train::methods::layerwise::LayerwiseParams;
+use infoplane::train::{
+    BuildEnv, OnExisting, Params, Result, RunOptions, RunSpec, RunSummary, run_with,
+};
 
 /// A strided convolution with tanh: a stage of our own design.
 #[derive(Module, Debug)]
@@ -91,103 +101,121 @@ fn my_model(device: &Device) -> StagedModel<MyStage> {
     )
 }
 
-/// Trains the model layer-wise and returns nHSIC(Y;T) of every stage before and after.
-pub fn run(steps: usize) -> (Vec<f64>, Vec<f64>) {
-    let device = Device::flex().autodiff();
-    let data = infoplane::data::load(DatasetName::Mnist10k, &Locator::standard(None))
-        .expect("the bundled mnist-10k");
-    let pipe = Pipeline {
-        normalize: Normalization::for_dataset(DatasetName::Mnist10k),
+/// Trains the model layer-wise into `dir` through infoplane's loop (`stop_after`: stop as if
+/// killed after that many epochs; `resume`: continue the run in `dir`).
+pub fn train(dir: &Path, stop_after: Option<usize>, resume: bool) -> Result<RunSummary> {
+    let device = Device::flex();
+    let mut data = infoplane::data::load(DatasetName::Mnist10k, &Locator::standard(None))?;
+    data.train = data.train.subset(1024, 0);
+    data.test = data.test.subset(512, 1);
+    let data_cfg: DataConfig = toml::from_str("dataset = \"mnist-10k\"").expect("a data table");
+    let optim = OptimConfig {
+        lr: 2e-3,
         ..Default::default()
     };
-    let train = materialize(&data.train.subset(1024, 0), &pipe);
-    let eval = materialize(&data.test.subset(256, 1), &pipe);
-
-    // The network: our model plus a linear auxiliary head per stage, every parameter drawn on
-    // the host from the seed (the same on every backend).
-    let model = my_model(&device);
-    let shapes = model.read_shapes(&device);
-    let mut net = Network::bare(model);
-    for (i, shape) in shapes.iter().enumerate() {
-        net.heads[i] = Some(
-            Head::new(
-                HeadKind::Linear,
-                shape,
-                HeadPurpose::Classes(10),
-                2048,
-                &device,
-            )
-            .expect("a linear head classifies"),
-        );
-    }
-    let (net, _) = infoplane::train::init::initialize(net, 0, "network");
-    let optim = burn::optim::AdamConfig::new().with_epsilon(1e-8).init();
-    let mut strategy = Layerwise::new(
-        Trainee::new(net, optim),
-        LayerwiseSpec {
-            objective: LocalObjective::CrossEntropy,
-            schedule: Default::default(),
-            epochs: 1,
-            hsic: None,
-        },
-    );
-
-    // The information plane of the evaluation set, through the strategy's evaluation view.
-    let [n, c, h, w] = eval.shape;
-    let x = Samples::from_f32(n, c * h * w, &eval.images);
-    let labels: Vec<usize> = eval.labels.iter().map(|&l| l as usize).collect();
-    let settings = PlaneSettings {
+    let infoplane = InfoPlaneConfig {
+        samples: 256,
         batch: 128,
+        every_steps: 4,
         ..Default::default()
     };
-    let mut recorder = InfoPlaneRecorder::new(&x, &labels, 10, settings, None).expect("settings");
-    let measure = |s: &Layerwise<MyStage>, rec: &mut InfoPlaneRecorder, step: u64| {
-        let ev = s.evaluator();
-        let (xe, _) = eval.to_tensors(&device.clone().without_autodiff());
-        let out = ev.evaluate(xe);
-        let stages = ev
-            .stage_names()
-            .into_iter()
-            .zip(out.representations.into_iter().map(Repr::flatten))
-            .collect();
-        rec.record(step, 0.0, stages).expect("measured")
+    let probe = ProbeConfig {
+        method: ProbeMethod::Ridge,
+        ..Default::default()
     };
-    let before: Vec<f64> = measure(&strategy, &mut recorder, 0)
-        .iter()
-        .map(|p| p.nhsic_y)
-        .collect();
-    let (xt, yt) = train.to_tensors(&device);
-    for step in 0..steps {
-        let start = (step * 128) % 1024;
-        let batch = TrainBatch {
-            x: xt.clone().narrow(0, start, 128),
-            y: yt.clone().narrow(0, start, 128),
-            views: 1,
-        };
-        strategy.step(batch, 2e-3).expect("a finite loss");
-    }
-    let after = measure(&strategy, &mut recorder, steps as u64);
-    for p in &after {
-        println!(
-            "{:<11} nHSIC(X;T) {:8.3}  nHSIC(Y;T) {:6.3}",
-            p.stage_name, p.nhsic_x, p.nhsic_y
-        );
-    }
-    (before, after.iter().map(|p| p.nhsic_y).collect())
+    // The method: simultaneous layer-wise cross-entropy through linear heads.
+    let params = LayerwiseParams::cross_entropy(HeadKind::Linear);
+    let trains_on = device.clone().autodiff();
+    let env = BuildEnv {
+        classes: 10,
+        epochs: 2,
+        seed: 0,
+        optim: &optim,
+        device: &trains_on,
+        train: None,
+        config: None,
+    };
+    let mut strategy = params.init(my_model(&trains_on), &env)?;
+    let spec = RunSpec {
+        name: "custom-model",
+        seed: 0,
+        batch_size: 128,
+        data: &data_cfg,
+        optim: &optim,
+        infoplane: &infoplane,
+        probe: &probe,
+        // What config.toml records; a resumed run must have been started with the same.
+        record: format!(
+            "# a model of our own (examples/custom_model.rs)\nmodel = \"tanh-conv1, tanh-conv2, dense3\"\nstrategy = \"{}\"\nepochs = 2\nlr = 2e-3\n",
+            params.label()
+        ),
+        label: params.label(),
+        retrained_from: None,
+    };
+    let opts = RunOptions {
+        on_existing: if resume {
+            OnExisting::Resume
+        } else {
+            OnExisting::Overwrite
+        },
+        stop_after_epochs: stop_after,
+        progress: false,
+    };
+    run_with(&spec, &data, &mut strategy, &device, dir, &opts)
 }
 
 fn main() {
-    let (before, after) = run(40);
-    println!("nHSIC(Y;T) before training: {before:.3?}");
-    println!("nHSIC(Y;T) after 40 steps:  {after:.3?}");
+    infoplane::flexconv::keep_freed_memory();
+    let dir = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "runs/custom-model".into());
+    let s = train(Path::new(&dir), None, false).expect("training");
+    for st in &s.stages {
+        println!(
+            "{:<11} nHSIC(X;T) {:7.3} -> {:7.3}  nHSIC(Y;T) {:6.3} -> {:6.3}  probe test {:.1}%",
+            st.name,
+            st.nhsic_x[0],
+            st.nhsic_x.last().unwrap_or(&f64::NAN),
+            st.nhsic_y[0],
+            st.nhsic_y.last().unwrap_or(&f64::NAN),
+            100.0 * st.probe_test_accuracy.unwrap_or(f64::NAN)
+        );
+    }
+    println!(
+        "test accuracy {:.2}%; run folder {dir}",
+        100.0 * s.test_accuracy
+    );
 }
 
 #[test]
-fn a_model_of_our_own_trains_layerwise_and_is_measured() {
-    let (before, after) = run(16);
-    assert_eq!(before.len(), 3);
-    // Layer-wise training made every stage more dependent on the labels.
-    for (b, a) in before.iter().zip(&after) {
-        assert!(a > b, "nHSIC(Y;T) {b} -> {a}");
+fn a_model_of_our_own_trains_through_the_loop_and_resumes_exactly() {
+    let root = tempfile::tempdir().unwrap();
+    let whole = train(&root.path().join("whole"), None, false).unwrap();
+    assert_eq!(whole.stages.len(), 3);
+    for st in &whole.stages {
+        // Measured before training, after step 4 of every 8-step epoch and at its end.
+        assert_eq!(st.nhsic_y.len(), 1 + 2 * 2, "{}", st.name);
+        // Layer-wise training made every stage more dependent on the labels.
+        assert!(st.nhsic_y.last().unwrap() > &st.nhsic_y[0], "{}", st.name);
+        assert!(st.probe_test_accuracy.unwrap() > 0.5, "{}", st.name);
+    }
+    for f in [
+        "config.toml",
+        "metrics.jsonl",
+        "infoplane.jsonl",
+        "probes.csv",
+        "checkpoint/model.bpk",
+    ] {
+        assert!(root.path().join("whole").join(f).exists(), "{f}");
+    }
+    // Killed after one epoch, then resumed: the same run.
+    let part = root.path().join("part");
+    assert!(train(&part, Some(1), false).is_err());
+    let resumed = train(&part, None, true).unwrap();
+    assert_eq!(resumed.test_accuracy, whole.test_accuracy);
+    for (a, b) in resumed.stages.iter().zip(&whole.stages) {
+        assert_eq!(a.nhsic_x, b.nhsic_x);
+        assert_eq!(a.nhsic_y, b.nhsic_y);
+        assert_eq!(a.probe_test_accuracy, b.probe_test_accuracy);
     }
 }

@@ -4,10 +4,23 @@
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use infoplane::train::jvp::{self, Dual};
-use infoplane::train::strategies::{
-    DataShape, build_network, directional_derivative, forward_gradient, wrong_labels,
-};
-use infoplane::train::{RunOptions, TrainConfig};
+use infoplane::train::methods::forward_forward::{FfConfig, wrong_labels};
+use infoplane::train::methods::forward_gradient::{directional_derivative, forward_gradient};
+use infoplane::train::{DataShape, RunOptions, StrategyConfig, TrainConfig};
+
+use crate::common::{model, run};
+
+/// A config's forward-forward embedding set by name.
+fn with_embedding(cfg: &mut TrainConfig, embedding: &str) {
+    let mut f = cfg.strategy.params::<FfConfig>().expect("forward-forward");
+    f.embedding = toml::Value::String(embedding.into()).try_into().unwrap();
+    cfg.strategy = StrategyConfig::new(&f);
+}
+
+/// A model under the name the tests use.
+struct Net {
+    model: infoplane::models::StagedModel,
+}
 
 fn rand<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
     Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
@@ -206,7 +219,9 @@ fn the_directional_derivative_of_lenet5_equals_reverse_mode() {
         input: [1, 28, 28],
         classes: 10,
     };
-    let net = build_network(&lenet_config(), shape, &device).unwrap();
+    let net = Net {
+        model: model(&lenet_config(), shape, &device),
+    };
     let data = crate::data::mnist_10k();
     let (x, y) = infoplane::data::materialize(&data.train.subset(32, 0), &Default::default())
         .to_tensors(&device);
@@ -250,7 +265,9 @@ fn forward_gradients_average_to_the_true_gradient() {
         input: [1, 2, 4],
         classes: 3,
     };
-    let net = build_network(&cfg, shape, &device).unwrap();
+    let net = Net {
+        model: model(&cfg, shape, &device),
+    };
     let x = rand([16, 1, 2, 4], &device);
     let y = Tensor::<1, Int>::from_data(
         TensorData::new((0..16).map(|i| (i % 3) as i64).collect::<Vec<_>>(), [16]),
@@ -325,9 +342,7 @@ fn ff_config(embedding: &str, depth: usize, hidden: usize) -> TrainConfig {
         depth,
         ..Default::default()
     });
-    if let infoplane::train::StrategyConfig::ForwardForward(f) = &mut cfg.strategy {
-        f.embedding = toml::Value::String(embedding.into()).try_into().unwrap();
-    }
+    with_embedding(&mut cfg, embedding);
     cfg.batch_size = 32;
     cfg.optim.lr = 0.03;
     cfg.data.limit_test = Some(256);
@@ -346,9 +361,9 @@ fn forward_forward_trains_every_layer_and_records_every_depth() {
         cfg.epochs = 2;
         cfg.data.limit_train = Some(512);
         let dir = tempfile::tempdir().unwrap();
-        let s = infoplane::train::run(&cfg, &device, dir.path(), &RunOptions::default())
+        let s = run(&cfg, &device, dir.path(), &RunOptions::default())
             .unwrap_or_else(|e| panic!("{embedding}: {e}"));
-        let m = infoplane::train::trainer::read_metrics(&dir.path().join("metrics.jsonl")).unwrap();
+        let m = infoplane::train::read_metrics(&dir.path().join("metrics.jsonl")).unwrap();
         assert_eq!(m.len(), 6);
         for phase in 0..3 {
             let (a, b) = (&m[2 * phase], &m[2 * phase + 1]);
@@ -371,7 +386,7 @@ fn forward_forward_trains_every_layer_and_records_every_depth() {
         cfg.infoplane.enabled = false;
         cfg.probe.enabled = false;
         let dir = tempfile::tempdir().unwrap();
-        let s = infoplane::train::run(&cfg, &device, dir.path(), &RunOptions::default()).unwrap();
+        let s = run(&cfg, &device, dir.path(), &RunOptions::default()).unwrap();
         assert!(s.test_accuracy > 0.5, "{embedding}: {}", s.test_accuracy);
     }
 }
@@ -392,9 +407,7 @@ fn forward_forward_prototypes_train_the_convolutions_and_top_left_pixels_do_not(
             infoplane::data::DatasetName::Mnist10k,
         )
         .unwrap();
-        if let infoplane::train::StrategyConfig::ForwardForward(f) = &mut cfg.strategy {
-            f.embedding = toml::Value::String(embedding.into()).try_into().unwrap();
-        }
+        with_embedding(&mut cfg, embedding);
         cfg.epochs = 2;
         cfg.batch_size = 64;
         cfg.optim.lr = 0.03;
@@ -403,7 +416,7 @@ fn forward_forward_prototypes_train_the_convolutions_and_top_left_pixels_do_not(
         cfg.infoplane.enabled = false;
         cfg.probe.enabled = false;
         let dir = tempfile::tempdir().unwrap();
-        let s = infoplane::train::run(&cfg, &device, dir.path(), &RunOptions::default())
+        let s = run(&cfg, &device, dir.path(), &RunOptions::default())
             .unwrap_or_else(|e| panic!("{embedding}: {e}"));
         eprintln!("{embedding}: {}", s.test_accuracy);
         acc.push(s.test_accuracy);
@@ -425,8 +438,8 @@ fn forward_gradient_training_lowers_the_loss() {
     cfg.infoplane.enabled = false;
     cfg.probe.enabled = false;
     let dir = tempfile::tempdir().unwrap();
-    infoplane::train::run(&cfg, &device, dir.path(), &RunOptions::default()).unwrap();
-    let m = infoplane::train::trainer::read_metrics(&dir.path().join("metrics.jsonl")).unwrap();
+    run(&cfg, &device, dir.path(), &RunOptions::default()).unwrap();
+    let m = infoplane::train::read_metrics(&dir.path().join("metrics.jsonl")).unwrap();
     assert!(
         m[2].loss < m[0].loss,
         "forward gradient: {} -> {}",

@@ -1,5 +1,6 @@
 //! Cross-crate tests of infoplane, one binary with a module per topic.
 
+mod common;
 mod data;
 mod forward;
 mod hsic;

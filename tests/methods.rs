@@ -6,19 +6,19 @@ use std::path::Path;
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
-use infoplane::train::config::{LocalLoss, OptimizerKind, StrategyConfig};
-use infoplane::train::strategies::{
-    DataShape, Layerwise, LayerwiseSpec, LocalObjective, TrainBatch, Trainee, build_network,
-    optimizer,
+use infoplane::models::HeadKind;
+use infoplane::train::config::OptimizerKind;
+use infoplane::train::methods::layerwise::{
+    HsicApplyTo, HsicReference, Layerwise, LayerwiseConfig, LayerwiseNet,
 };
-use infoplane::train::{RunOptions, Strategy, TrainConfig};
+use infoplane::train::methods::retrain::RetrainConfig;
+use infoplane::train::methods::signal_propagation::{SignalPropagation, SpConfig, SpNet};
+use infoplane::train::{
+    Method, Params, RunOptions, Strategy, StrategyConfig, TrainBatch, TrainConfig, Trainee,
+};
 
+use crate::common::{MNIST_SHAPE as SHAPE, env, layerwise, model, run};
 use crate::train::params;
-
-const SHAPE: DataShape = DataShape {
-    input: [1, 28, 28],
-    classes: 10,
-};
 
 fn method_config(name: &str) -> TrainConfig {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -27,94 +27,64 @@ fn method_config(name: &str) -> TrainConfig {
     TrainConfig::from_file(&p).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn layerwise(cfg: &TrainConfig, net: infoplane::train::Network) -> Layerwise {
-    let StrategyConfig::Layerwise(c) = &cfg.strategy else {
-        panic!("a layer-wise config")
-    };
-    let objective = match c.loss {
-        LocalLoss::Ce => LocalObjective::CrossEntropy,
-        LocalLoss::Supcon => LocalObjective::SupCon {
-            temperature: c.temperature,
-            base_temperature: c.base_temperature,
-        },
-        LocalLoss::Sim => LocalObjective::Similarity {
-            target: c.sim_target,
-            classes: 10,
-        },
-        LocalLoss::SpHard => {
-            LocalObjective::SignalPropagation(infoplane::train::losses::SpTarget::Hard(c.sp_top_k))
-        }
-        LocalLoss::SpSoft => {
-            LocalObjective::SignalPropagation(infoplane::train::losses::SpTarget::Soft)
-        }
-    };
-    Layerwise::new(
-        Trainee::new(net, optimizer(&cfg.optim)),
-        LayerwiseSpec {
-            objective,
-            schedule: c.schedule,
-            epochs: 1,
-            hsic: c.hsic.clone(),
-        },
-    )
+/// A layer-wise config with its `[strategy]` edited.
+fn edited(base: &str, edit: impl Fn(&mut LayerwiseConfig)) -> TrainConfig {
+    let mut c = method_config(base);
+    let mut l = c.strategy.params::<LayerwiseConfig>().expect("layer-wise");
+    edit(&mut l);
+    c.strategy = StrategyConfig::new(&l);
+    c
 }
 
 /// Every layer-wise variant: local loss × head kind, and the nHSIC term in its four forms.
 fn variants() -> Vec<(String, TrainConfig)> {
     let mut out = Vec::new();
-    let mut add = |label: &str, base: &str, edit: &dyn Fn(&mut TrainConfig)| {
-        let mut c = method_config(base);
-        edit(&mut c);
-        let c = c.resolve().unwrap_or_else(|e| panic!("{label}: {e}"));
-        out.push((label.to_string(), c));
-    };
-    let head = |h: &'static str| {
-        move |c: &mut TrainConfig| {
-            if let StrategyConfig::Layerwise(l) = &mut c.strategy {
-                l.head = Some(h.parse().unwrap());
-            }
-        }
-    };
-    for h in ["linear", "mlp"] {
-        add(&format!("ce/{h}"), "layerwise-ce", &head(h));
-    }
-    for h in ["identity", "linear", "mlp"] {
-        add(&format!("supcon/{h}"), "layerwise-supcon", &head(h));
-    }
-    for h in ["identity", "conv", "conv-mlp"] {
-        add(&format!("sim/{h}"), "layerwise-sim", &head(h));
-    }
-    add("sp-hard", "layerwise-sp-hard", &|_| {});
-    add("sp-soft", "layerwise-sp-soft", &|_| {});
-    for (reference, apply) in [
-        ("global", "stage"),
-        ("local", "stage"),
-        ("global", "head"),
-        ("local", "head"),
+    for (loss, heads) in [
+        ("ce", &["linear", "mlp"][..]),
+        ("supcon", &["identity", "linear", "mlp"][..]),
+        ("sim", &["identity", "conv", "conv-mlp"][..]),
     ] {
-        add(
-            &format!("ce+nhsic/{reference}/{apply}"),
-            "layerwise-nhsic",
-            &|c: &mut TrainConfig| {
-                if let StrategyConfig::Layerwise(l) = &mut c.strategy
-                    && let Some(h) = &mut l.hsic
-                {
-                    h.reference = reference.parse_toml();
-                    h.apply_to = apply.parse_toml();
-                }
-            },
-        );
+        for h in heads {
+            let head: HeadKind = h.parse().unwrap();
+            out.push((
+                format!("{loss}/{h}"),
+                edited(&format!("layerwise-{loss}"), |l| l.head = Some(head)),
+            ));
+        }
+    }
+    for (reference, apply) in [
+        (HsicReference::Global, HsicApplyTo::Stage),
+        (HsicReference::Local, HsicApplyTo::Stage),
+        (HsicReference::Global, HsicApplyTo::Head),
+        (HsicReference::Local, HsicApplyTo::Head),
+    ] {
+        out.push((
+            format!("ce+nhsic/{reference:?}/{apply:?}"),
+            edited("layerwise-nhsic", |l| {
+                let h = l.hsic.as_mut().expect("the term");
+                h.reference = reference;
+                h.apply_to = apply;
+            }),
+        ));
     }
     out
 }
 
-trait ParseToml {
-    fn parse_toml<T: serde::de::DeserializeOwned>(&self) -> T;
+fn sgd(mut cfg: TrainConfig) -> TrainConfig {
+    cfg.optim.kind = OptimizerKind::Sgd;
+    cfg.optim.momentum = 0.0;
+    cfg.epochs = 1;
+    cfg
 }
 
-impl ParseToml for str {
-    fn parse_toml<T: serde::de::DeserializeOwned>(&self) -> T {
-        toml::Value::String(self.to_string()).try_into().unwrap()
+fn batch(views: usize, device: &Device) -> TrainBatch {
+    let data = crate::data::mnist_10k();
+    let split = data.train.subset(16, 0);
+    let (x, y) = infoplane::data::materialize(&split, &Default::default()).to_tensors(device);
+    TrainBatch {
+        x: Tensor::cat(vec![x; views], 0),
+        y: Tensor::cat(vec![y; views], 0),
+        views,
     }
 }
 
@@ -124,30 +94,29 @@ impl ParseToml for str {
 #[test]
 fn no_stage_receives_gradient_from_a_later_stage_in_any_layerwise_variant() {
     let device = Device::flex().autodiff();
-    let data = crate::data::mnist_10k();
-    let split = data.train.subset(16, 0);
-    let (x, y) = infoplane::data::materialize(&split, &Default::default()).to_tensors(&device);
-    for (label, mut cfg) in variants() {
-        cfg.optim.kind = OptimizerKind::Sgd;
-        cfg.optim.momentum = 0.0;
-        let views = if cfg.strategy.needs_two_views() { 2 } else { 1 };
-        let batch = TrainBatch {
-            x: Tensor::cat(vec![x.clone(); views], 0),
-            y: Tensor::cat(vec![y.clone(); views], 0),
-            views,
+    for (label, cfg) in variants() {
+        let cfg = sgd(cfg);
+        let p = cfg
+            .strategy
+            .params::<LayerwiseConfig>()
+            .unwrap()
+            .check()
+            .unwrap();
+        let batch = batch(p.views(), &device);
+        let strategy = |net: LayerwiseNet<_>| {
+            Layerwise::new(Trainee::new(net, cfg.optim.optimizer()), p.clone(), 10, 1)
         };
-        let base = build_network(&cfg, SHAPE, &device).unwrap();
-        let other = build_network(
-            &TrainConfig {
-                seed: 77,
-                ..cfg.clone()
-            },
-            SHAPE,
-            &device,
-        )
-        .unwrap();
+        let base = layerwise(&cfg, SHAPE, &device).trainee().net().clone();
+        let other_cfg = TrainConfig {
+            seed: 77,
+            ..cfg.clone()
+        };
+        let other = layerwise(&other_cfg, SHAPE, &device)
+            .trainee()
+            .net()
+            .clone();
         let stages = base.model.num_stages();
-        let mut reference = layerwise(&cfg, base.clone());
+        let mut reference = strategy(base.clone());
         reference.step(batch.clone(), 0.1).unwrap();
         let after = reference.trainee().net();
         for i in 0..stages - 1 {
@@ -156,22 +125,13 @@ fn no_stage_receives_gradient_from_a_later_stage_in_any_layerwise_variant() {
                 mixed.model.stages[k] = other.model.stages[k].clone();
                 mixed.heads[k] = other.heads[k].clone();
             }
-            let mut lw = layerwise(&cfg, mixed);
+            let mut lw = strategy(mixed);
             lw.step(batch.clone(), 0.1).unwrap();
             for k in 0..=i {
                 assert_eq!(
                     params(&lw.trainee().net().model.stages[k]),
                     params(&after.model.stages[k]),
                     "{label}: stage {k} depends on stages after {i}"
-                );
-            }
-            if i == 0
-                && let Some(lp) = &after.label_path
-            {
-                assert_eq!(
-                    params(lw.trainee().net().label_path.as_ref().unwrap()),
-                    params(lp),
-                    "{label}: the label path depends on later stages"
                 );
             }
         }
@@ -181,6 +141,61 @@ fn no_stage_receives_gradient_from_a_later_stage_in_any_layerwise_variant() {
                 params(&base.model.stages[k]),
                 params(&after.model.stages[k]),
                 "{label}: stage {k} did not move"
+            );
+        }
+    }
+}
+
+/// The same for signal propagation, whose label path learns through the first stage only.
+#[test]
+fn no_stage_receives_gradient_from_a_later_stage_in_signal_propagation() {
+    let device = Device::flex().autodiff();
+    for name in ["layerwise-sp-hard", "layerwise-sp-soft"] {
+        let cfg = sgd(method_config(name));
+        let p = cfg.strategy.params::<SpConfig>().unwrap().check().unwrap();
+        let build = |c: &TrainConfig| {
+            p.init(model(c, SHAPE, &device), &env(c, SHAPE, &device))
+                .unwrap()
+                .trainee()
+                .net()
+                .clone()
+        };
+        let strategy =
+            |net: SpNet<_>| SignalPropagation::new(Trainee::new(net, cfg.optim.optimizer()), p, 1);
+        let base = build(&cfg);
+        let other = build(&TrainConfig {
+            seed: 77,
+            ..cfg.clone()
+        });
+        let stages = base.model.num_stages();
+        let mut reference = strategy(base.clone());
+        reference.step(batch(1, &device), 0.1).unwrap();
+        let after = reference.trainee().net();
+        for i in 0..stages - 1 {
+            let mut mixed = base.clone();
+            for k in i + 1..stages {
+                mixed.model.stages[k] = other.model.stages[k].clone();
+            }
+            let mut sp = strategy(mixed);
+            sp.step(batch(1, &device), 0.1).unwrap();
+            for k in 0..=i {
+                assert_eq!(
+                    params(&sp.trainee().net().model.stages[k]),
+                    params(&after.model.stages[k]),
+                    "{name}: stage {k} depends on stages after {i}"
+                );
+            }
+            assert_eq!(
+                params(&sp.trainee().net().label_path),
+                params(&after.label_path),
+                "{name}: the label path depends on later stages"
+            );
+        }
+        for k in 0..stages {
+            assert_ne!(
+                params(&base.model.stages[k]),
+                params(&after.model.stages[k]),
+                "{name}: stage {k} did not move"
             );
         }
     }
@@ -228,14 +243,15 @@ fn every_method_lowers_its_loss_from_its_shipped_config() {
         if name.starts_with("forward-forward") {
             cfg.optim.lr = method_config(name).optim.lr;
         }
-        if let StrategyConfig::Retrain(r) = &mut cfg.strategy {
+        if let Some(mut r) = cfg.strategy.params::<RetrainConfig>() {
             // The source: the layer-wise run trained just before, in this loop.
             r.source = sources.path().join("layerwise-ce");
+            cfg.strategy = StrategyConfig::new(&r);
         }
         let dir = sources.path().join(name);
-        let s = infoplane::train::run(&cfg, &device, &dir, &RunOptions::default())
+        let s = run(&cfg, &device, &dir, &RunOptions::default())
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let m = infoplane::train::trainer::read_metrics(&dir.join("metrics.jsonl")).unwrap();
+        let m = infoplane::train::read_metrics(&dir.join("metrics.jsonl")).unwrap();
         // Layer by layer: the first layer's loss over its own phase.
         let (first, last) = if phased {
             (m[0].loss, m[1].loss)
@@ -276,8 +292,7 @@ fn sequential_training_leaves_frozen_stages_untouched() {
     if let infoplane::models::ArchConfig::Lenet5(l) = &mut cfg.model {
         l.batch_norm = true;
     }
-    let net = build_network(&cfg, SHAPE, &device).unwrap();
-    let mut lw = layerwise(&cfg, net);
+    let mut lw = layerwise(&cfg, SHAPE, &device);
     let data = crate::data::mnist_10k();
     let split = data.train.subset(32, 0);
     let (x, y) = infoplane::data::materialize(&split, &Default::default()).to_tensors(&device);
@@ -304,7 +319,7 @@ fn sequential_training_leaves_frozen_stages_untouched() {
     }
     assert_eq!(record(&lw, 0), stage0, "stage 1 changed in phase 2");
     assert_ne!(record(&lw, 1), {
-        let mut fresh = layerwise(&cfg, build_network(&cfg, SHAPE, &device).unwrap());
+        let mut fresh = layerwise(&cfg, SHAPE, &device);
         fresh.enter_phase(0).unwrap();
         record(&fresh, 1)
     });
@@ -318,42 +333,32 @@ fn retraining_keeps_the_source_stages_byte_identical() {
     let root = tempfile::tempdir().unwrap();
     let src_dir = root.path().join("source");
     let src = small(method_config("layerwise-ce"), 1);
-    infoplane::train::run(&src, &device, &src_dir, &RunOptions::default()).unwrap();
+    run(&src, &device, &src_dir, &RunOptions::default()).unwrap();
     let mut cfg = small(method_config("retrain"), 2);
-    if let StrategyConfig::Retrain(r) = &mut cfg.strategy {
-        r.source = src_dir.clone();
-        r.keep = 2;
-    }
+    cfg.strategy = StrategyConfig::new(&RetrainConfig {
+        source: src_dir.clone(),
+        keep: 2,
+    });
     let dir = root.path().join("retrain");
-    let s = infoplane::train::run(&cfg, &device, &dir, &RunOptions::default()).unwrap();
+    let s = run(&cfg, &device, &dir, &RunOptions::default()).unwrap();
     assert_eq!(s.retrained_from, Some((src_dir.clone(), 2)));
     let load = |run: &Path, c: &TrainConfig| {
-        build_network(c, SHAPE, &device)
-            .unwrap()
-            .load_file(run.join("checkpoint/network.bpk"))
+        model(c, SHAPE, &device).load_file(run.join("checkpoint/model.bpk"))
     };
-    let a = load(&src_dir, &src);
-    let b = load(&dir, &cfg);
+    let (a, b) = (load(&src_dir, &src), load(&dir, &cfg));
+    let (a, b) = (&a, &b);
     for k in 0..2 {
-        assert_eq!(
-            params(&a.model.stages[k]),
-            params(&b.model.stages[k]),
-            "stage {k}"
-        );
+        assert_eq!(params(&a.stages[k]), params(&b.stages[k]), "stage {k}");
     }
     for k in 2..5 {
-        assert_ne!(
-            params(&a.model.stages[k]),
-            params(&b.model.stages[k]),
-            "stage {k}"
-        );
+        assert_ne!(params(&a.stages[k]), params(&b.stages[k]), "stage {k}");
     }
     // keep must leave a stage to train, and the source must be finished.
-    cfg.strategy = StrategyConfig::Retrain(infoplane::train::config::RetrainConfig {
+    cfg.strategy = StrategyConfig::new(&RetrainConfig {
         source: src_dir,
         keep: 5,
     });
-    let e = infoplane::train::run(
+    let e = run(
         &cfg,
         &device,
         &root.path().join("x"),

@@ -5,7 +5,9 @@
 use burn::module::Module;
 use burn::tensor::{Device, Distribution, Tensor};
 use infoplane::models::{ArchConfig, ModelSummary, count_parameters};
-use infoplane::train::strategies::{DataShape, build_network};
+use infoplane::train::DataShape;
+
+use crate::common::run;
 use infoplane::train::{RunOptions, TrainConfig};
 
 fn arch(name: &str, edit: impl FnOnce(&mut ArchConfig)) -> ArchConfig {
@@ -101,7 +103,8 @@ fn evaluation_is_deterministic_and_differs_from_training_mode() {
         input: [3, 32, 32],
         classes: 10,
     };
-    let net = build_network(&cfg, shape, &device).unwrap();
+    let net = crate::common::e2e(&cfg, shape, &device);
+    let net = net.trainee().net();
     let x = Tensor::<4>::random([8, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
     // Training mode: batch statistics and dropout, so two passes differ.
     let t1 = net.model.forward(x.clone());
@@ -146,10 +149,9 @@ fn every_architecture_trains_with_both_strategies_at_a_reduced_width() {
         for strategy in ["e2e", "layerwise"] {
             let cfg = small(name, strategy, width);
             let dir = tempfile::tempdir().unwrap();
-            infoplane::train::run(&cfg, &device, dir.path(), &RunOptions::default())
+            run(&cfg, &device, dir.path(), &RunOptions::default())
                 .unwrap_or_else(|e| panic!("{name} {strategy}: {e}"));
-            let m =
-                infoplane::train::trainer::read_metrics(&dir.path().join("metrics.jsonl")).unwrap();
+            let m = infoplane::train::read_metrics(&dir.path().join("metrics.jsonl")).unwrap();
             assert!(
                 m[2].loss < m[0].loss,
                 "{name} {strategy}: loss {} -> {}",
@@ -166,7 +168,7 @@ fn every_architecture_trains_with_both_strategies_at_a_reduced_width() {
 #[test]
 fn lenet5_trains_the_same_with_our_convolution_and_pooling_and_with_burns() {
     use infoplane::data::DatasetName;
-    use infoplane::train::strategies::{TrainBatch, build_strategy_for};
+    use infoplane::train::{TrainBatch, build_strategy_for};
     let device = Device::flex().autodiff();
     let shape = DataShape {
         input: [1, 28, 28],
@@ -177,7 +179,7 @@ fn lenet5_trains_the_same_with_our_convolution_and_pooling_and_with_burns() {
     let (x, y) = infoplane::data::materialize(&data.train.subset(2048, 0), &Default::default())
         .to_tensors(&device);
     let curve = || {
-        let mut s = build_strategy_for(&cfg, shape, &device).unwrap();
+        let mut s = build_strategy_for(&cfg.clone().check().unwrap(), shape, &device).unwrap();
         s.enter_phase(0).unwrap();
         (0..200)
             .map(|i| {

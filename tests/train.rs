@@ -11,11 +11,9 @@ use burn::tensor::{Device, Int, Tensor};
 use infoplane::models::Repr;
 use infoplane::train::config::OptimizerKind;
 use infoplane::train::losses::cross_entropy;
-use infoplane::train::strategies::{
-    DataShape, Layerwise, LayerwiseSpec, LocalObjective, TrainBatch, Trainee, build_network,
-    optimizer,
-};
-use infoplane::train::{OnExisting, RunOptions, Strategy, TrainConfig, TrainError};
+use infoplane::train::{OnExisting, RunOptions, Strategy, TrainBatch, TrainConfig, TrainError};
+
+use crate::common::{MNIST_SHAPE, config, e2e, layerwise, run};
 
 /// Every float parameter of a module, in visiting order.
 struct Collect(Vec<Vec<f32>>);
@@ -52,10 +50,6 @@ fn mnist_batch(n: usize, device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
     infoplane::data::materialize(&split, &pipe).to_tensors(device)
 }
 
-fn config(text: &str) -> TrainConfig {
-    TrainConfig::from_toml(text).unwrap_or_else(|e| panic!("{e}\n{text}"))
-}
-
 fn tiny_config(strategy: &str, epochs: usize) -> TrainConfig {
     config(&format!(
         "name = \"{strategy}\"\nepochs = {epochs}\nbatch_size = 64\nseed = 3\n\
@@ -68,23 +62,19 @@ fn tiny_config(strategy: &str, epochs: usize) -> TrainConfig {
     ))
 }
 
-const MNIST_SHAPE: DataShape = DataShape {
-    input: [1, 28, 28],
-    classes: 10,
-};
-
 #[test]
 fn e2e_and_layerwise_start_from_identical_stage_weights() {
     let device = Device::flex().autodiff();
-    let e2e = build_network(&tiny_config("e2e", 1), MNIST_SHAPE, &device).unwrap();
-    let lw = build_network(&tiny_config("layerwise", 1), MNIST_SHAPE, &device).unwrap();
+    let e = e2e(&tiny_config("e2e", 1), MNIST_SHAPE, &device);
+    let lw = layerwise(&tiny_config("layerwise", 1), MNIST_SHAPE, &device);
+    let (e, lw) = (e.trainee().net(), lw.trainee().net());
     assert!(lw.heads.iter().filter(|h| h.is_some()).count() == 4);
-    assert_eq!(params(&e2e.model), params(&lw.model));
+    assert_eq!(params(&e.model), params(&lw.model));
     // Another seed gives other weights.
     let mut other = tiny_config("e2e", 1);
     other.seed = 4;
-    let o = build_network(&other, MNIST_SHAPE, &device).unwrap();
-    assert_ne!(params(&e2e.model), params(&o.model));
+    let o = e2e(&other, MNIST_SHAPE, &device);
+    assert_ne!(params(&e.model), params(&o.trainee().net().model));
 }
 
 #[test]
@@ -92,9 +82,10 @@ fn weights_are_drawn_on_the_host_the_same_on_every_device() {
     // conv1's weight of LeNet5 is U(−1/√fan_in, 1/√fan_in) with fan_in = 1·5·5: drawn from our
     // generator, so the values are the same with and without autodiff, and within the bound.
     let cfg = tiny_config("e2e", 1);
-    let a = build_network(&cfg, MNIST_SHAPE, &Device::flex()).unwrap();
-    let b = build_network(&cfg, MNIST_SHAPE, &Device::flex().autodiff()).unwrap();
-    let (pa, pb) = (params(&a), params(&b));
+    let a = e2e(&cfg, MNIST_SHAPE, &Device::flex());
+    let b = e2e(&cfg, MNIST_SHAPE, &Device::flex().autodiff());
+    let (a, b) = (a.trainee().net(), b.trainee().net());
+    let (pa, pb) = (params(a), params(b));
     assert_eq!(pa, pb);
     assert!(pa[0].iter().all(|v| v.abs() <= 0.2) && pa[0].iter().any(|v| v.abs() > 0.15));
     let (_, report) = infoplane::train::init::initialize(a.clone(), 0, "network");
@@ -104,8 +95,8 @@ fn weights_are_drawn_on_the_host_the_same_on_every_device() {
     #[cfg(feature = "tch")]
     {
         #[allow(deprecated)]
-        let c = build_network(&cfg, MNIST_SHAPE, &Device::libtorch()).unwrap();
-        assert_eq!(pa, params(&c));
+        let c = e2e(&cfg, MNIST_SHAPE, &Device::libtorch());
+        assert_eq!(pa, params(c.trainee().net()));
     }
 }
 
@@ -118,17 +109,8 @@ fn one_layerwise_step_equals_the_per_stage_updates_of_the_local_losses() {
     cfg.optim.kind = OptimizerKind::Sgd;
     cfg.optim.momentum = 0.0;
     let lr = 0.5;
-    let net = build_network(&cfg, MNIST_SHAPE, &device).unwrap();
-    let before = net.clone();
-    let mut lw = Layerwise::new(
-        Trainee::new(net, optimizer(&cfg.optim)),
-        LayerwiseSpec {
-            objective: LocalObjective::CrossEntropy,
-            schedule: Default::default(),
-            epochs: 1,
-            hsic: None,
-        },
-    );
+    let mut lw = layerwise(&cfg, MNIST_SHAPE, &device);
+    let before = lw.trainee().net().clone();
     let (x, y) = mnist_batch(32, &device);
     lw.step(
         TrainBatch {
@@ -190,7 +172,8 @@ fn grads_reaching<M: Module>(m: &M, grads: &burn::tensor::Gradients) -> usize {
 #[test]
 fn e2e_gradients_reach_the_first_stage() {
     let device = Device::flex().autodiff();
-    let net = build_network(&tiny_config("e2e", 1), MNIST_SHAPE, &device).unwrap();
+    let s = e2e(&tiny_config("e2e", 1), MNIST_SHAPE, &device);
+    let net = s.trainee().net();
     let (x, y) = mnist_batch(8, &device);
     let grads = cross_entropy(net.model.forward(x), y).backward();
     assert_eq!(grads_reaching(&net.model.stages[0], &grads), 2);
@@ -206,8 +189,8 @@ fn training_lowers_the_loss_for_both_strategies() {
     for strategy in ["e2e", "layerwise"] {
         let dir = tempfile::tempdir().unwrap();
         let cfg = tiny_config(strategy, 4);
-        let s = infoplane::train::run(&cfg, &device, dir.path(), &RunOptions::default()).unwrap();
-        let m = infoplane::train::trainer::read_metrics(&dir.path().join("metrics.jsonl")).unwrap();
+        let s = run(&cfg, &device, dir.path(), &RunOptions::default()).unwrap();
+        let m = infoplane::train::read_metrics(&dir.path().join("metrics.jsonl")).unwrap();
         assert_eq!(m.len(), 4);
         assert!(
             m[3].loss < 0.6 * m[0].loss,
@@ -241,14 +224,23 @@ fn training_lowers_the_loss_for_both_strategies() {
 fn checkpoint_round_trips() {
     let device = Device::flex();
     let cfg = tiny_config("layerwise", 1);
-    let a = build_network(&cfg, MNIST_SHAPE, &device).unwrap();
+    let a = layerwise(&cfg, MNIST_SHAPE, &device);
     let dir = tempfile::tempdir().unwrap();
-    a.clone().save_file(dir.path().join("n.bpk")).unwrap();
+    a.save(dir.path()).unwrap();
     let other = TrainConfig { seed: 99, ..cfg };
-    let b = build_network(&other, MNIST_SHAPE, &device).unwrap();
-    assert_ne!(params(&a), params(&b));
-    let b = b.load_file(dir.path().join("n.bpk"));
-    assert_eq!(params(&a), params(&b));
+    let mut b = layerwise(&other, MNIST_SHAPE, &device);
+    assert_ne!(params(a.trainee().net()), params(b.trainee().net()));
+    b.load(dir.path()).unwrap();
+    assert_eq!(params(a.trainee().net()), params(b.trainee().net()));
+    // The backbone alone is saved too, for runs that start from another's stages.
+    let model = a.trainee().net().model.clone();
+    let loaded = layerwise(&other, MNIST_SHAPE, &device)
+        .trainee()
+        .net()
+        .model
+        .clone()
+        .load_file(dir.path().join(infoplane::train::strategy::MODEL_FILE));
+    assert_eq!(params(&model), params(&loaded));
 }
 
 fn strip_times(p: &Path) -> Vec<serde_json::Value> {
@@ -267,9 +259,9 @@ fn strip_times(p: &Path) -> Vec<serde_json::Value> {
 pub fn assert_resume_equals_uninterrupted(cfg: &TrainConfig, cut: usize) {
     let device = Device::flex();
     let full = tempfile::tempdir().unwrap();
-    infoplane::train::run(cfg, &device, full.path(), &RunOptions::default()).unwrap();
+    run(cfg, &device, full.path(), &RunOptions::default()).unwrap();
     let part = tempfile::tempdir().unwrap();
-    let e = infoplane::train::run(
+    let e = run(
         cfg,
         &device,
         part.path(),
@@ -284,7 +276,7 @@ pub fn assert_resume_equals_uninterrupted(cfg: &TrainConfig, cut: usize) {
         !part.path().join("summary.json").exists(),
         "an interrupted run must not look finished"
     );
-    infoplane::train::run(cfg, &device, part.path(), &RunOptions::resume()).unwrap();
+    run(cfg, &device, part.path(), &RunOptions::resume()).unwrap();
     assert_eq!(
         strip_times(&full.path().join("metrics.jsonl")),
         strip_times(&part.path().join("metrics.jsonl"))
@@ -312,11 +304,11 @@ fn a_folder_with_a_run_is_never_replaced_silently() {
     cfg.infoplane.enabled = false;
     cfg.probe.enabled = false;
     let dir = tempfile::tempdir().unwrap();
-    let first = infoplane::train::run(&cfg, &device, dir.path(), &RunOptions::default()).unwrap();
+    let first = run(&cfg, &device, dir.path(), &RunOptions::default()).unwrap();
     let summary = read(&dir.path().join("summary.json"));
     // Another run into the same folder — even with another strategy — is refused.
     let other = tiny_config("layerwise", 1);
-    let e = infoplane::train::run(&other, &device, dir.path(), &RunOptions::default())
+    let e = run(&other, &device, dir.path(), &RunOptions::default())
         .unwrap_err()
         .to_string();
     assert!(
@@ -325,11 +317,11 @@ fn a_folder_with_a_run_is_never_replaced_silently() {
     );
     assert_eq!(read(&dir.path().join("summary.json")), summary);
     // Resuming a finished run returns it unchanged.
-    let again = infoplane::train::run(&cfg, &device, dir.path(), &RunOptions::resume()).unwrap();
+    let again = run(&cfg, &device, dir.path(), &RunOptions::resume()).unwrap();
     assert_eq!(again.test_accuracy, first.test_accuracy);
     assert_eq!(read(&dir.path().join("summary.json")), summary);
     // Overwriting is explicit.
-    let s = infoplane::train::run(
+    let s = run(
         &other,
         &device,
         dir.path(),
@@ -346,7 +338,7 @@ fn a_folder_with_a_run_is_never_replaced_silently() {
 fn a_locked_folder_refuses_a_second_run() {
     let dir = tempfile::tempdir().unwrap();
     let lock = infoplane::train::rundir::RunLock::acquire(dir.path()).unwrap();
-    let e = infoplane::train::run(
+    let e = run(
         &tiny_config("e2e", 1),
         &Device::flex(),
         dir.path(),
@@ -375,7 +367,9 @@ fn shipped_experiment_configs_parse() {
             } else if name.ends_with(".toml")
                 && (name.starts_with("quick-") || dir.ends_with("methods"))
             {
-                TrainConfig::from_file(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                TrainConfig::from_file(&p)
+                    .and_then(|c| c.check())
+                    .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
                 *n += 1;
             }
         }
@@ -410,6 +404,7 @@ fn configs_are_checked() {
     std::fs::write(&p, format!("batch_size = 0\n{body}")).unwrap();
     assert!(
         TrainConfig::from_file(&p)
+            .and_then(|c| c.check())
             .unwrap_err()
             .to_string()
             .contains("batch_size")
@@ -428,7 +423,7 @@ fn a_diverging_loss_stops_with_a_clear_error() {
     cfg.infoplane.enabled = false;
     cfg.probe.enabled = false;
     let dir = tempfile::tempdir().unwrap();
-    match infoplane::train::run(&cfg, &device, dir.path(), &RunOptions::default()) {
+    match run(&cfg, &device, dir.path(), &RunOptions::default()) {
         Err(TrainError::NonFiniteLoss { epoch, .. }) => assert_eq!(epoch, 1),
         other => panic!("expected a non-finite loss error, got {other:?}"),
     }

@@ -7,13 +7,17 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use infoplane_data::DatasetName;
-use infoplane_train::TrainConfig;
-use infoplane_train::strategies::{DataShape, TrainBatch, build_strategy_for};
+use infoplane_train::methods::forward_forward::{FfConfig, FfEmbedding};
+use infoplane_train::{
+    CheckedConfig, DataShape, StrategyConfig, TrainBatch, TrainConfig, build_model,
+    build_strategy_for,
+};
 
 /// Options of the command.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
-    /// e2e, layerwise (cross-entropy; layer-wise with linear heads) or forward-gradient.
+    /// A method (`infoplane methods` lists them) with its default parameters; retrain needs a
+    /// source run and is timed as e2e.
     #[arg(long, default_value = "e2e")]
     pub strategy: String,
     /// Architecture: lenet5, mlp, vgg11, resnet18, resnet50 or vit.
@@ -64,17 +68,12 @@ pub fn peak_rss_mib() -> Option<f64> {
 /// Runs the benchmark and prints one JSON line.
 pub fn run(a: &BenchArgs, device: &Device, backend: &str) -> Result<()> {
     let device = device.clone().autodiff();
-    if !["e2e", "layerwise", "forward-gradient"].contains(&a.strategy.as_str()) {
-        bail!(
-            "--strategy `{}`: use e2e, layerwise or forward-gradient",
-            a.strategy
-        );
-    }
     if a.batch < 2 || a.steps == 0 {
         bail!("--batch must be at least 2 and --steps at least 1");
     }
     let mut cfg = TrainConfig::example(&a.arch, &a.strategy, DatasetName::Cifar10)?;
     cfg.model.set_width(a.width);
+    let cfg = timed_as(&cfg).check()?;
     let input = match &a.input {
         Some(s) => parse_shape(s)?,
         None if a.arch == "mlp" => [1, 28, 28],
@@ -153,22 +152,29 @@ pub fn run(a: &BenchArgs, device: &Device, backend: &str) -> Result<()> {
 fn input_shape(cfg: &TrainConfig) -> DataShape {
     let d = cfg.data.dataset;
     DataShape {
-        input: infoplane_train::pipeline(cfg).output_shape(d.sample_shape()),
+        input: cfg.data.pipeline().output_shape(d.sample_shape()),
         classes: d.num_classes(),
     }
 }
 
-/// Phases of a config's strategy (sequential schedules train one stage, or FF layer, each).
-pub fn phases(cfg: &TrainConfig) -> Result<usize> {
+/// The config a step is timed with: retraining as E2E, forward-forward's prototype embedding
+/// as the top-left one (both need data or a source run to be built).
+fn timed_as(cfg: &TrainConfig) -> TrainConfig {
     let mut c = cfg.clone();
-    if let infoplane_train::StrategyConfig::ForwardForward(f) = &mut c.strategy {
-        f.embedding = infoplane_train::strategies::FfEmbedding::TopLeft;
+    if let Some(mut f) = c.strategy.params::<FfConfig>() {
+        f.embedding = FfEmbedding::TopLeft;
+        c.strategy = StrategyConfig::new(&f);
     }
-    if let infoplane_train::StrategyConfig::Retrain(_) = c.strategy {
-        return Ok(1);
+    if c.strategy.kind() == "retrain" {
+        c.strategy = StrategyConfig::by_name("e2e").expect("e2e");
     }
-    let s = build_strategy_for(&c, input_shape(&c), &Device::flex().autodiff())?;
-    Ok(s.phases().len())
+    c
+}
+
+/// Phases of a config's strategy (sequential schedules train one stage, or FF layer, each).
+pub fn phases(cfg: &CheckedConfig) -> Result<usize> {
+    let stages = build_model(cfg, input_shape(cfg.config()), &Device::flex())?.num_stages();
+    Ok(cfg.method().phases(stages))
 }
 
 /// Seconds per training sample of a config's strategy on `device`, timed over two steps of
@@ -176,17 +182,8 @@ pub fn phases(cfg: &TrainConfig) -> Result<usize> {
 /// prototype embedding of forward-forward as the top-left one).
 pub fn seconds_per_sample(cfg: &TrainConfig, device: &Device) -> Result<f64> {
     let device = device.clone().autodiff();
-    let mut c = cfg.clone();
-    match &mut c.strategy {
-        infoplane_train::StrategyConfig::ForwardForward(f) => {
-            f.embedding = infoplane_train::strategies::FfEmbedding::TopLeft;
-        }
-        infoplane_train::StrategyConfig::Retrain(_) => {
-            c.strategy = infoplane_train::StrategyConfig::by_name("e2e").expect("e2e");
-        }
-        _ => {}
-    }
-    let shape = input_shape(&c);
+    let c = timed_as(cfg).check()?;
+    let shape = input_shape(c.config());
     let mut strategy = build_strategy_for(&c, shape, &device)?;
     strategy.enter_phase(0)?;
     let views = strategy.views();

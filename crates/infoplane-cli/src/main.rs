@@ -416,18 +416,18 @@ fn run(cli: Cli) -> Result<()> {
             if let Some(b) = batch_size {
                 cfg.batch_size = b;
             }
-            let cfg = cfg.resolve()?;
+            let cfg = cfg.check()?;
             if print_config {
-                print!("{}", cfg.to_toml());
+                print!("{}", cfg.config().to_toml());
                 return Ok(());
             }
             let (device, label) = backend.resolve()?;
-            let dir = out.unwrap_or_else(|| PathBuf::from("runs").join(&cfg.name));
+            let dir = out.unwrap_or_else(|| PathBuf::from("runs").join(&cfg.config().name));
             eprintln!(
                 "training {} ({}, {} epochs per phase) on {label} into {}",
-                cfg.name,
-                cfg.strategy.label(),
-                cfg.epochs,
+                cfg.config().name,
+                cfg.label(),
+                cfg.config().epochs,
                 dir.display()
             );
             let on_existing = if resume {

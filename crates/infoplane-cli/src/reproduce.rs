@@ -462,7 +462,7 @@ pub fn settings_lines(configs: &[&TrainConfig], runs: &[&RunSummary], backend: &
             .pad_to
             .map(|p| format!(", zero-padded to {p}x{p}"))
             .unwrap_or_default(),
-        c.data.augment
+        c.data.augment.as_str()
     );
     if let Some(s) = runs.first() {
         let _ = writeln!(
@@ -561,7 +561,7 @@ pub fn quick(a: &QuickArgs, device: &Device) -> Result<()> {
             dir.display()
         );
         let s = infoplane_train::run(
-            cfg,
+            &cfg.clone().check()?,
             device,
             &dir,
             &RunOptions {
@@ -590,7 +590,7 @@ pub fn quick(a: &QuickArgs, device: &Device) -> Result<()> {
     }
     let wall = t0.elapsed().as_secs_f64();
     let (e2e, lw) = (&summaries[0], &summaries[1]);
-    let n_test = infoplane_train::load_data(&configs[0])?.test.len();
+    let n_test = configs[0].data.load(configs[0].seed)?.test.len();
     let findings = quick_findings(e2e, lw, n_test);
     let summary = serde_json::json!({
         "artifact": "quick",
@@ -717,6 +717,8 @@ mod tests {
             nhsic_x_std: vec![0.1; x.len()],
             nhsic_y: y.to_vec(),
             nhsic_y_std: vec![0.1; y.len()],
+            nhsic_x_batches: Vec::new(),
+            nhsic_y_batches: Vec::new(),
             probe_train_accuracy: Some(1.0),
             probe_test_accuracy: Some(probe),
             head_test_accuracy: None,

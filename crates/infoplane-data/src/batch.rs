@@ -30,6 +30,17 @@ pub enum Augment {
     SupCon(SupConAugment),
 }
 
+impl Augment {
+    /// Views of every sample a training batch holds (2 for the SupCon augmentation).
+    pub fn views(&self) -> usize {
+        if matches!(self, Augment::SupCon(_)) {
+            2
+        } else {
+            1
+        }
+    }
+}
+
 /// How samples are turned into model inputs.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Pipeline {

@@ -91,6 +91,13 @@ pub struct PlanePoint {
     pub nhsic_y: f64,
     /// Standard deviation over mini-batches of nHSIC(Y; T).
     pub nhsic_y_std: f64,
+    /// nHSIC(X; T) of every mini-batch, in the evaluation set's order (changes between points
+    /// are paired by mini-batch).
+    #[serde(default)]
+    pub nhsic_x_batches: Vec<f64>,
+    /// nHSIC(Y; T) of every mini-batch.
+    #[serde(default)]
+    pub nhsic_y_batches: Vec<f64>,
     /// Samples per mini-batch.
     pub batch: usize,
     /// Number of mini-batches.
@@ -262,6 +269,8 @@ impl InfoPlaneRecorder {
                 nhsic_x_std: sx,
                 nhsic_y: my,
                 nhsic_y_std: sy,
+                nhsic_x_batches: xs,
+                nhsic_y_batches: ys,
                 batch: self.settings.batch,
                 batches: vals.len(),
                 settings: self.settings,

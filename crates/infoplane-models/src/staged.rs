@@ -157,6 +157,19 @@ impl<S: Stage + Module> StagedModel<S> {
         self
     }
 
+    /// The same model with its first `k` stages frozen (no gradients, so no optimizer moves
+    /// them): sequential layer-wise phases, forward-forward phases and retraining share it.
+    /// Freezing does not change batch norm's mode; measurements use [`Module::valid`].
+    pub fn freeze_prefix(mut self, k: usize) -> Self {
+        self.stages = self
+            .stages
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| if i < k { s.freeze() } else { s })
+            .collect();
+        self
+    }
+
     /// Number of stages.
     pub fn num_stages(&self) -> usize {
         self.stages.len()

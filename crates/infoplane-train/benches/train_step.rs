@@ -6,9 +6,8 @@ use burn::module::Module;
 use burn::tensor::{Device, Distribution, Int, Tensor};
 use criterion::{Criterion, criterion_group, criterion_main};
 use infoplane_data::DatasetName;
-use infoplane_train::TrainConfig;
 use infoplane_train::losses::cross_entropy;
-use infoplane_train::strategies::{DataShape, TrainBatch, build_network, build_strategy_for};
+use infoplane_train::{DataShape, TrainBatch, TrainConfig, build_model, build_strategy_for};
 
 fn bench(c: &mut Criterion) {
     let device = Device::flex().autodiff();
@@ -24,7 +23,10 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("lenet5_step_b128");
     g.sample_size(20);
     for name in ["e2e", "layerwise"] {
-        let cfg = TrainConfig::example("lenet5", name, DatasetName::Cifar10).unwrap();
+        let cfg = TrainConfig::example("lenet5", name, DatasetName::Cifar10)
+            .unwrap()
+            .check()
+            .unwrap();
         let mut strategy = build_strategy_for(&cfg, shape, &device).unwrap();
         g.bench_function(name, |b| {
             b.iter(|| {
@@ -44,15 +46,18 @@ fn bench(c: &mut Criterion) {
     }
     // Where an E2E step's time goes: forward alone (no autodiff), forward + backward, and the
     // full step above adds the optimizer update.
-    let cfg = TrainConfig::example("lenet5", "e2e", DatasetName::Cifar10).unwrap();
-    let net = build_network(&cfg, shape, &device).unwrap();
-    let plain = net.model.valid();
+    let cfg = TrainConfig::example("lenet5", "e2e", DatasetName::Cifar10)
+        .unwrap()
+        .check()
+        .unwrap();
+    let model = build_model(&cfg, shape, &device).unwrap();
+    let plain = model.valid();
     let xp = x.clone().without_autodiff();
     g.bench_function("e2e_forward_only", |b| {
         b.iter(|| plain.forward(xp.clone()).into_data())
     });
     g.bench_function("e2e_forward_backward", |b| {
-        b.iter(|| cross_entropy(net.model.forward(x.clone()), y.clone()).backward())
+        b.iter(|| cross_entropy(model.forward(x.clone()), y.clone()).backward())
     });
     g.finish();
 }

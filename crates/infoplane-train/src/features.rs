@@ -5,8 +5,8 @@ use burn::tensor::{Device, Int, Tensor};
 use infoplane_data::{HostBatch, Pipeline, Split, batch::materialize};
 use infoplane_models::Repr;
 
-use crate::network::correct;
-use crate::strategies::Evaluate;
+use crate::strategy::Evaluate;
+use crate::strategy::correct;
 
 /// Rows per forward pass when evaluating.
 pub const EVAL_CHUNK: usize = 512;

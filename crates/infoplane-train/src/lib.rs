@@ -1,38 +1,46 @@
 //! # infoplane-train
 //!
-//! Training for infoplane. A strategy ([`Strategy`]) owns a network — a staged model and the
-//! modules the strategy adds (auxiliary heads, projection heads, a classifier on detached
-//! features, a label path) — and its optimizer, schedules its phases, and answers how to
-//! predict and what the representations are ([`Evaluate`]). The strategies of the paper: E2E
-//! (cross-entropy, supervised contrastive, SimCLR), layer-wise (simultaneous or sequential;
-//! local cross-entropy, supervised contrastive, similarity matching, signal propagation; the
-//! nHSIC augmenting term) and retraining after layer k. The loop is written once (seeded
-//! batches, Adam / SGD with momentum, weight decay, multi-step decay restarting per phase,
-//! evaluation, observers, checkpoints and resume, NaN guard, progress); analyses (information
-//! planes, linear probes) watch training through the observer interface; run directories are
-//! locked and never silently replaced. Losses live in [`losses`], one pure function each.
+//! Training for infoplane. A method ([`methods`]) is one file: its config, checked once into
+//! typed parameters that build its strategy around any staged model. A strategy
+//! ([`Strategy`]) owns its network — the staged model and the modules it adds (auxiliary
+//! heads, a projection head, a classifier on detached features, a label path) — and its
+//! optimizer, schedules its phases, and answers how to predict and what the representations
+//! are ([`Evaluate`]). The methods of the paper: E2E (cross-entropy, supervised contrastive,
+//! SimCLR), layer-wise (simultaneous or sequential; local cross-entropy, supervised
+//! contrastive, similarity matching; the nHSIC augmenting term), signal propagation,
+//! retraining after layer k, forward-forward and forward gradients.
+//!
+//! The loop ([`TrainLoop`]) is written once and takes typed parts (strategy, data, schedule,
+//! observers, a locked run directory), so a model of your own gets the same training,
+//! measurement, probes, checkpoints and resume ([`run_with`]). Analyses (information planes,
+//! linear probes) watch training as [`Observer`]s that own their files. Losses live in
+//! [`losses`], one pure function each.
 #![warn(missing_docs)]
 
+pub mod build;
 pub mod config;
 pub mod error;
 pub mod features;
 pub mod init;
 pub mod jvp;
 pub mod losses;
-pub mod network;
+pub mod methods;
 pub mod observer;
 pub mod observers;
 pub mod run;
 pub mod rundir;
-pub mod strategies;
+pub mod strategy;
+pub mod summary;
 pub mod toy;
-pub mod trainer;
+pub mod train_loop;
 
-pub use config::{StrategyConfig, TrainConfig};
+pub use build::{DataShape, build_model, build_strategy, build_strategy_for};
+pub use config::{CheckedConfig, StrategyConfig, TrainConfig};
 pub use error::{Result, TrainError};
-pub use network::Network;
-pub use observer::{EvalContext, EvalPoint, Observer};
-pub use run::{RunOptions, RunSummary, StageSummary, read_summary, run, run_strategy};
-pub use rundir::OnExisting;
-pub use strategies::{Evaluate, StepReport, Strategy, TrainBatch, Trainee, build_strategy};
-pub use trainer::{EpochMetrics, LoopOptions, RunOutcome, load_data, pipeline, train};
+pub use methods::{BuildEnv, METHODS, Method, Params};
+pub use observer::{EvalContext, EvalPoint, Observer, ResumePoint};
+pub use run::{RunOptions, RunSpec, default_observers, run, run_with};
+pub use rundir::{OnExisting, RunDir};
+pub use strategy::{Evaluate, StepReport, Strategy, TrainBatch, Trainee};
+pub use summary::{RunSummary, StageSummary, read_summary};
+pub use train_loop::{EpochMetrics, LoopData, LoopOptions, RunOutcome, TrainLoop, read_metrics};

@@ -1,22 +1,35 @@
 //! Observers: analyses that watch training without the loop knowing what they measure.
-//! The loop calls [`Observer::on_eval`] at evaluation points (before training, every N steps,
-//! at epoch ends) and [`Observer::on_end`] once training is done.
+//!
+//! An observer owns its output files. The loop asks [`Observer::wants`] at every evaluation
+//! point (before training, after every step, at epoch ends) and builds the strategy's
+//! evaluator only when one of them wants to measure; it calls [`Observer::on_end`] once
+//! training is done, and on resume tells every observer where training continues
+//! ([`Observer::resume`]) so that it can drop what it recorded after the checkpoint.
 
 use burn::tensor::Device;
-use infoplane_data::{Dataset, Pipeline};
+use infoplane_data::Pipeline;
 
 use crate::error::Result;
-use crate::strategies::Evaluate;
+use crate::strategy::Evaluate;
 
 /// Why the loop is calling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EvalPoint {
     /// Before the first step.
     Start,
-    /// Every N steps, inside an epoch.
+    /// After an optimizer step inside an epoch.
     Step,
     /// At the end of an epoch.
     EpochEnd,
+}
+
+/// Where a resumed run continues: the checkpoint's last completed epoch and step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResumePoint {
+    /// Epochs completed (over all phases).
+    pub epoch: usize,
+    /// Optimizer steps taken.
+    pub step: u64,
 }
 
 /// What an observer may look at. The evaluator is in evaluation mode, off the autodiff
@@ -30,11 +43,9 @@ pub struct EvalContext<'a> {
     pub point: EvalPoint,
     /// The current network, through its strategy's evaluation view.
     pub evaluator: &'a dyn Evaluate,
-    /// The device the learner lives on.
+    /// The device measurements run on (no autodiff).
     pub device: &'a Device,
-    /// The data (train and test splits).
-    pub data: &'a Dataset,
-    /// How samples become inputs (without augmentation for evaluation).
+    /// How samples become inputs (evaluation uses it without augmentation).
     pub pipeline: &'a Pipeline,
 }
 
@@ -42,12 +53,21 @@ pub struct EvalContext<'a> {
 pub trait Observer {
     /// Name for logs.
     fn name(&self) -> &'static str;
-    /// Called at evaluation points.
+    /// Whether it measures at this point (the loop builds an evaluator only when some
+    /// observer does).
+    fn wants(&self, _point: EvalPoint, _step: u64) -> bool {
+        false
+    }
+    /// Called at the evaluation points it wants.
     fn on_eval(&mut self, _ctx: &EvalContext<'_>) -> Result<()> {
         Ok(())
     }
     /// Called once after the last epoch.
     fn on_end(&mut self, _ctx: &EvalContext<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// Called when a run resumes from a checkpoint: drop what was recorded after it.
+    fn resume(&mut self, _at: ResumePoint) -> Result<()> {
         Ok(())
     }
 }
@@ -61,4 +81,26 @@ impl std::fmt::Debug for EvalContext<'_> {
             .field("stages", &self.evaluator.stage_names())
             .finish()
     }
+}
+
+/// Keeps only the JSON lines of `path` for which `keep` holds (resume), atomically.
+pub fn truncate_json_lines(
+    path: &std::path::Path,
+    keep: impl Fn(&serde_json::Value) -> bool,
+) -> Result<()> {
+    use crate::error::TrainError;
+    if !path.exists() {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
+    let kept: String = text
+        .lines()
+        .filter(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .map(|v| keep(&v))
+                .unwrap_or(false)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    crate::rundir::write_atomic(path, kept.as_bytes())
 }

@@ -147,3 +147,42 @@ pub fn refusal(dir: &Path, what: Existing) -> TrainError {
         ),
     }
 }
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so that
+/// a reader (or a run killed while writing) sees the old content or the new, never a part.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    std::fs::write(&tmp, bytes).map_err(|e| TrainError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| TrainError::io(path, e))
+}
+
+/// A locked run directory: the folder a loop writes into, held for the life of the value.
+#[derive(Debug)]
+pub struct RunDir {
+    path: PathBuf,
+    _lock: RunLock,
+}
+
+impl RunDir {
+    /// Takes the lock of `path` (created if missing).
+    pub fn lock(path: &Path) -> Result<Self> {
+        Ok(RunDir {
+            path: path.to_path_buf(),
+            _lock: RunLock::acquire(path)?,
+        })
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A file of the run.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+}

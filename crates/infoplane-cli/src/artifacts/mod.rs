@@ -53,7 +53,7 @@ pub fn collect(plan: &Plan) -> Collected {
                 Err(e) => c.unfinished.push((r.name.clone(), e.to_string())),
             }
         } else if r.dir.exists() {
-            let epochs = infoplane_train::trainer::read_metrics(&r.dir.join("metrics.jsonl"))
+            let epochs = infoplane_train::read_metrics(&r.dir.join("metrics.jsonl"))
                 .map(|m| m.len())
                 .unwrap_or(0);
             c.unfinished.push((
@@ -92,16 +92,18 @@ pub fn execute(plan: &Plan, device: &Device) -> Vec<(String, String)> {
             r.cfg.data.dataset,
             r.dir.display()
         );
-        let res = infoplane_train::run(
-            &r.cfg,
-            device,
-            &r.dir,
-            &RunOptions {
-                on_existing: OnExisting::ReuseIfSame,
-                progress: true,
-                ..Default::default()
-            },
-        );
+        let res = r.cfg.clone().check().and_then(|cfg| {
+            infoplane_train::run(
+                &cfg,
+                device,
+                &r.dir,
+                &RunOptions {
+                    on_existing: OnExisting::ReuseIfSame,
+                    progress: true,
+                    ..Default::default()
+                },
+            )
+        });
         match res {
             Ok(s) => eprintln!(
                 "   test accuracy {:.2}%, {:.0} s",
@@ -488,7 +490,13 @@ fn dry_run(root: &Path, names: &[&str], a: &Args, device: &Device) -> Result<()>
                 .data
                 .limit_train
                 .unwrap_or(train_size(r.cfg.data.dataset));
-            let phases = crate::cmd_bench::phases(&r.cfg).unwrap_or(1);
+            let phases = r
+                .cfg
+                .clone()
+                .check()
+                .map_err(anyhow::Error::from)
+                .and_then(|c| crate::cmd_bench::phases(&c))
+                .unwrap_or(1);
             let passes = (r.cfg.epochs * phases * samples) as f64;
             let key = format!(
                 "{}-{}-{:?}",

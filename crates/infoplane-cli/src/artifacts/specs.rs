@@ -1607,6 +1607,8 @@ mod tests {
             nhsic_x_std: vec![0.01; x.len()],
             nhsic_y: y.to_vec(),
             nhsic_y_std: vec![0.01; y.len()],
+            nhsic_x_batches: Vec::new(),
+            nhsic_y_batches: Vec::new(),
             probe_train_accuracy: None,
             probe_test_accuracy: None,
             head_test_accuracy: None,

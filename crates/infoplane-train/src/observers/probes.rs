@@ -22,8 +22,8 @@ use crate::config::{ProbeConfig, ProbeMethod};
 use crate::error::{Result, TrainError};
 use crate::features::{host_inputs, probe_features};
 use crate::losses::cross_entropy;
-use crate::network::correct;
 use crate::observer::{EvalContext, Observer};
+use crate::strategy::correct;
 
 /// Probe accuracy of one stage.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -44,6 +44,8 @@ pub struct ProbeResult {
 #[derive(Debug)]
 pub struct ProbeObserver {
     train: Split,
+    test: Split,
+    classes: usize,
     cfg: ProbeConfig,
     seed: u64,
     out: PathBuf,
@@ -53,10 +55,20 @@ pub struct ProbeObserver {
 const PROBE_BATCH: usize = 256;
 
 impl ProbeObserver {
-    /// Probes on `train` (possibly a subset of the training split), writing `out`.
-    pub fn new(train: Split, cfg: ProbeConfig, seed: u64, out: &Path) -> Self {
+    /// Probes trained on `train` (possibly a subset of the training split) and tested on
+    /// `test`, writing `out`.
+    pub fn new(
+        train: Split,
+        test: Split,
+        classes: usize,
+        cfg: ProbeConfig,
+        seed: u64,
+        out: &Path,
+    ) -> Self {
         ProbeObserver {
             train,
+            test,
+            classes,
             cfg,
             seed,
             out: out.into(),
@@ -139,7 +151,7 @@ impl Observer for ProbeObserver {
     fn on_end(&mut self, ctx: &EvalContext<'_>) -> Result<()> {
         let device = ctx.device.clone().without_autodiff();
         let tr = host_inputs(&self.train, ctx.pipeline);
-        let te = host_inputs(&ctx.data.test, ctx.pipeline);
+        let te = host_inputs(&self.test, ctx.pipeline);
         let max = ctx.evaluator.head_features();
         let ftr = probe_features(ctx.evaluator, &tr, &device, max);
         let fte = probe_features(ctx.evaluator, &te, &device, max);
@@ -154,14 +166,12 @@ impl Observer for ProbeObserver {
                     ytr.clone(),
                     b,
                     yte.clone(),
-                    ctx.data.num_classes,
+                    self.classes,
                     self.cfg.epochs,
                     self.cfg.lr,
                     self.seed.wrapping_add(i as u64),
                 ),
-                ProbeMethod::Ridge => {
-                    fit_ridge(a, ytr.clone(), b, yte.clone(), ctx.data.num_classes)
-                }
+                ProbeMethod::Ridge => fit_ridge(a, ytr.clone(), b, yte.clone(), self.classes),
             };
             self.results.push(ProbeResult {
                 stage: i + 1,

@@ -8,16 +8,99 @@
 //! Supported stages: convolution blocks and fully connected blocks without batch norm or
 //! dropout (LeNet5 and the MLP), with no classifier after the last stage.
 
-use std::path::Path;
-
 use burn::module::{Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Distribution, Tensor};
 use infoplane_models::{Block, StagedModel};
+use serde::{Deserialize, Serialize};
 
-use super::{Evaluate, NetworkEvaluator, Phase, StepReport, Strategy, TrainBatch, Trainee};
+use super::e2e::E2eNet;
+use super::{BuildEnv, Method, Params};
 use crate::error::{Result, TrainError};
+use crate::init::initialize;
 use crate::jvp::{self, Dual};
+use crate::strategy::{
+    Checkpointed, Evaluate, Phase, Scores, StagedEvaluator, StepReport, Strategy, TrainBatch,
+    Trainee,
+};
+
+fn d_one() -> usize {
+    1
+}
+
+/// The `[strategy]` keys of `kind = "forward-gradient"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FgConfig {
+    /// Random tangents per step whose estimates are averaged.
+    #[serde(default = "d_one")]
+    pub tangents: usize,
+}
+
+impl Default for FgConfig {
+    fn default() -> Self {
+        FgConfig { tangents: 1 }
+    }
+}
+
+/// Checked parameters of forward-gradient training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FgParams {
+    /// Tangents per step.
+    pub tangents: usize,
+}
+
+impl Method for FgConfig {
+    const KIND: &'static str = "forward-gradient";
+    const ABOUT: &'static str = "E2E by forward gradients (Baydin et al.): a directional derivative per step by forward-mode rules, no backpropagation (LeNet5, MLP)";
+    const PAPER: &'static str = "figure 11";
+    const KEYS: &'static [(&'static str, &'static str)] = &[(
+        "tangents",
+        "random tangents per step, their estimates averaged",
+    )];
+    type Params = FgParams;
+
+    fn label(&self) -> String {
+        "forward-gradient".into()
+    }
+
+    fn check(&self) -> Result<FgParams> {
+        if self.tangents == 0 {
+            return Err(TrainError::value("strategy.tangents", "must be at least 1"));
+        }
+        Ok(FgParams {
+            tangents: self.tangents,
+        })
+    }
+}
+
+impl Params for FgParams {
+    fn label(&self) -> String {
+        "forward-gradient".into()
+    }
+
+    fn build(&self, model: StagedModel<Block>, env: &BuildEnv<'_>) -> Result<Box<dyn Strategy>> {
+        Ok(Box::new(self.init(model, env)?))
+    }
+}
+
+impl FgParams {
+    /// The strategy over LeNet5 or the MLP (stages with forward-mode rules).
+    pub fn init(&self, model: StagedModel<Block>, env: &BuildEnv<'_>) -> Result<ForwardGradient> {
+        check_supported(&model)?;
+        let net = E2eNet {
+            model,
+            projection: None,
+            readout: None,
+        };
+        let (net, _) = initialize(net, env.seed, "network");
+        Ok(ForwardGradient {
+            trainee: Trainee::new(net, env.optim.optimizer()),
+            tangents: self.tangents,
+            epochs: env.epochs,
+        })
+    }
+}
 
 /// A parameter with its tangent.
 enum Tangent {
@@ -229,21 +312,9 @@ pub fn forward_gradient(
 /// E2E training by forward gradients.
 #[derive(Debug)]
 pub struct ForwardGradient {
-    trainee: Trainee<Block>,
+    trainee: Trainee<E2eNet<Block>>,
     tangents: usize,
     epochs: usize,
-}
-
-impl ForwardGradient {
-    /// The strategy over a network (LeNet5 or the MLP) and its optimizer.
-    pub fn new(trainee: Trainee<Block>, tangents: usize, epochs: usize) -> Result<Self> {
-        check_supported(&trainee.net().model)?;
-        Ok(ForwardGradient {
-            trainee,
-            tangents: tangents.max(1),
-            epochs,
-        })
-    }
 }
 
 impl Strategy for ForwardGradient {
@@ -260,14 +331,7 @@ impl Strategy for ForwardGradient {
     }
 
     fn phases(&self) -> Vec<Phase> {
-        vec![Phase {
-            name: "train".into(),
-            epochs: self.epochs,
-        }]
-    }
-
-    fn enter_phase(&mut self, _index: usize) -> Result<()> {
-        Ok(())
+        Phase::single(self.epochs)
     }
 
     fn step(&mut self, batch: TrainBatch, lr: f64) -> Result<StepReport> {
@@ -278,25 +342,23 @@ impl Strategy for ForwardGradient {
         }
         Ok(StepReport {
             loss,
-            stage_losses: Vec::new(),
-            correct: None,
-            stage_terms: Vec::new(),
+            ..Default::default()
         })
     }
 
     fn evaluator(&self) -> Box<dyn Evaluate + '_> {
-        Box::new(NetworkEvaluator::new(self.trainee.net(), false))
+        Box::new(StagedEvaluator::new(
+            &self.trainee.net().model,
+            Scores::Model,
+            &[],
+        ))
     }
 
-    fn save(&self, dir: &Path) -> Result<()> {
-        self.trainee.save(dir)
+    fn state(&self) -> &dyn Checkpointed {
+        &self.trainee
     }
 
-    fn load(&mut self, dir: &Path) -> Result<()> {
-        self.trainee.load(dir)
-    }
-
-    fn num_params(&self) -> usize {
-        infoplane_models::count_parameters(self.trainee.net())
+    fn state_mut(&mut self) -> &mut dyn Checkpointed {
+        &mut self.trainee
     }
 }

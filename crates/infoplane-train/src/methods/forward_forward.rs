@@ -31,22 +31,22 @@
 //! layer's output for the input with the neutral embedding (top-left: every label pixel at
 //! 1/C of the maximum; prototype: the image alone, no prototype added).
 
-use std::path::Path;
-
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use infoplane_data::Rng;
-use infoplane_models::{Block, Repr, Stage, StageRole};
+use infoplane_models::{Block, Repr, Stage, StageRole, StagedModel};
+use serde::{Deserialize, Serialize};
 
-use super::{EvalOutput, Evaluate, Phase, StepReport, Strategy, TrainBatch, Trainee};
-use crate::config::Schedule;
-use crate::error::Result;
-use crate::init::stable_hash;
+use super::{BuildEnv, Method, Params, Schedule, positive};
+use crate::error::{Result, TrainError};
+use crate::init::{initialize, stable_hash};
 use crate::losses::forward_forward;
-use crate::network::Network;
+use crate::strategy::{
+    Checkpointed, EvalOutput, Evaluate, HasModel, Phase, StepReport, Strategy, TrainBatch, Trainee,
+};
 
 /// How labels enter a forward-forward network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FfEmbedding {
     /// One-hot in the top-left pixels (Hinton's original).
@@ -56,28 +56,208 @@ pub enum FfEmbedding {
     Prototype,
 }
 
-/// What a forward-forward strategy does.
+fn d_threshold() -> f64 {
+    2.0
+}
+
+fn d_ff_schedule() -> Schedule {
+    Schedule::Sequential
+}
+
+/// The `[strategy]` keys of `kind = "forward-forward"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FfConfig {
+    /// Label embedding: top-left (original) or prototype (the paper's modification).
+    #[serde(default)]
+    pub embedding: FfEmbedding,
+    /// Layers one after the other (`epochs` each; default) or all at once.
+    #[serde(default = "d_ff_schedule")]
+    pub schedule: Schedule,
+    /// Goodness threshold θ.
+    #[serde(default = "d_threshold")]
+    pub threshold: f64,
+}
+
+impl Default for FfConfig {
+    fn default() -> Self {
+        FfConfig {
+            embedding: FfEmbedding::TopLeft,
+            schedule: d_ff_schedule(),
+            threshold: d_threshold(),
+        }
+    }
+}
+
+/// Checked parameters of forward-forward training.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FfSpec {
+pub struct FfParams {
     /// Label embedding.
     pub embedding: FfEmbedding,
     /// Layer by layer (default) or all at once.
     pub schedule: Schedule,
     /// Goodness threshold θ.
     pub threshold: f64,
-    /// Epochs per phase.
-    pub epochs: usize,
-    /// Classes.
-    pub classes: usize,
-    /// Seed of the wrong labels.
-    pub seed: u64,
+}
+
+impl Method for FfConfig {
+    const KIND: &'static str = "forward-forward";
+    const ABOUT: &'static str = "forward-forward (Hinton): per-layer goodness of positive and negative label embeddings, top-left one-hot (original) or class prototypes (the paper's modification); accuracy per depth";
+    const PAPER: &'static str = "table 3";
+    const KEYS: &'static [(&'static str, &'static str)] = &[
+        ("embedding", "top-left | prototype"),
+        (
+            "schedule",
+            "sequential (one phase per layer) | simultaneous",
+        ),
+        ("threshold", "goodness threshold θ"),
+    ];
+    type Params = FfParams;
+
+    fn label(&self) -> String {
+        format!(
+            "forward-forward-{}",
+            match self.embedding {
+                FfEmbedding::TopLeft => "original",
+                FfEmbedding::Prototype => "modified",
+            }
+        )
+    }
+
+    fn check(&self) -> Result<FfParams> {
+        positive("strategy.threshold", self.threshold)?;
+        Ok(FfParams {
+            embedding: self.embedding,
+            schedule: self.schedule,
+            threshold: self.threshold,
+        })
+    }
+}
+
+impl Params for FfParams {
+    fn label(&self) -> String {
+        format!(
+            "forward-forward-{}",
+            match self.embedding {
+                FfEmbedding::TopLeft => "original",
+                FfEmbedding::Prototype => "modified",
+            }
+        )
+    }
+
+    fn phases(&self, stages: usize) -> usize {
+        match self.schedule {
+            Schedule::Simultaneous => 1,
+            // The class-score stage is not a forward-forward layer.
+            Schedule::Sequential => stages.saturating_sub(1).max(1),
+        }
+    }
+
+    fn build(&self, model: StagedModel<Block>, env: &BuildEnv<'_>) -> Result<Box<dyn Strategy>> {
+        Ok(Box::new(self.init(model, env)?))
+    }
+}
+
+/// What forward-forward trains: the hidden stages of a model (the class-score stage and the
+/// classifier have no role in it).
+#[derive(Module, Debug)]
+pub struct FfNet {
+    /// The forward-forward layers.
+    pub model: StagedModel<Block>,
+}
+
+impl HasModel for FfNet {
+    type Stage = Block;
+    fn model(&self) -> &StagedModel<Block> {
+        &self.model
+    }
+    fn map_model(mut self, f: impl FnOnce(StagedModel<Block>) -> StagedModel<Block>) -> Self {
+        self.model = f(self.model);
+        self
+    }
+}
+
+impl FfParams {
+    /// The strategy over one of the paper's architectures: its hidden stages become the
+    /// forward-forward layers. The prototype embedding needs the training data.
+    pub fn init(
+        &self,
+        mut model: StagedModel<Block>,
+        env: &BuildEnv<'_>,
+    ) -> Result<ForwardForward> {
+        if model.ends_in_logits() && model.num_stages() > 1 {
+            model.stages.pop();
+            model.names.pop();
+        }
+        model.classifier = None;
+        let prototypes = match self.embedding {
+            FfEmbedding::TopLeft => None,
+            FfEmbedding::Prototype => {
+                let (split, pipeline) = env.train.ok_or_else(|| {
+                    TrainError::value(
+                        "strategy.embedding",
+                        "the prototype embedding needs the training data",
+                    )
+                })?;
+                Some(class_prototypes(split, pipeline, env.classes, env.device))
+            }
+        };
+        let (net, _) = initialize(FfNet { model }, env.seed, "network");
+        Ok(ForwardForward {
+            trainee: Trainee::new(net, env.optim.optimizer()),
+            params: self.clone(),
+            classes: env.classes,
+            epochs: env.epochs,
+            seed: env.seed,
+            prototypes,
+            phase: 0,
+        })
+    }
+}
+
+/// Class prototypes: the mean training image of every class after the pipeline (without
+/// augmentation), `[C, c, h, w]`.
+pub fn class_prototypes(
+    split: &infoplane_data::Split,
+    pipeline: &infoplane_data::Pipeline,
+    classes: usize,
+    device: &Device,
+) -> Tensor<4> {
+    let plain = infoplane_data::Pipeline {
+        augment: infoplane_data::Augment::None,
+        ..pipeline.clone()
+    };
+    let all = infoplane_data::materialize(split, &plain);
+    let [n, c, h, w] = all.shape;
+    let d = c * h * w;
+    let mut sums = vec![0f64; classes * d];
+    let mut counts = vec![0usize; classes];
+    for i in 0..n {
+        let l = all.labels[i] as usize;
+        counts[l] += 1;
+        for (s, &v) in sums[l * d..(l + 1) * d]
+            .iter_mut()
+            .zip(&all.images[i * d..(i + 1) * d])
+        {
+            *s += v as f64;
+        }
+    }
+    let means: Vec<f32> = sums
+        .chunks(d)
+        .zip(&counts)
+        .flat_map(|(s, &m)| s.iter().map(move |v| (v / m.max(1) as f64) as f32))
+        .collect();
+    Tensor::from_data(TensorData::new(means, [classes, c, h, w]), device)
 }
 
 /// Forward-forward training of a network whose stages are the FF layers.
 #[derive(Debug)]
 pub struct ForwardForward {
-    trainee: Trainee<Block>,
-    spec: FfSpec,
+    trainee: Trainee<FfNet>,
+    params: FfParams,
+    classes: usize,
+    epochs: usize,
+    seed: u64,
     /// Class prototypes `[C, c, h, w]` (prototype embedding).
     prototypes: Option<Tensor<4>>,
     phase: usize,
@@ -117,7 +297,7 @@ fn goodness(r: Repr) -> Tensor<1> {
 }
 
 /// One FF layer: stage `k` on the normalized input.
-fn layer(net: &Network<Block>, k: usize, input: Repr) -> Repr {
+fn layer(net: &FfNet, k: usize, input: Repr) -> Repr {
     let stage = &net.model.stages[k];
     stage.forward(normalize(input, matches!(stage, Block::Conv(_))))
 }
@@ -169,23 +349,12 @@ pub fn wrong_labels(labels: &[i64], classes: usize, seed: u64) -> Vec<i64> {
 }
 
 impl ForwardForward {
-    /// The strategy over a network whose stages are the FF layers; `prototypes` `[C, c, h, w]`
-    /// for the prototype embedding.
-    pub fn new(trainee: Trainee<Block>, spec: FfSpec, prototypes: Option<Tensor<4>>) -> Self {
-        ForwardForward {
-            trainee,
-            spec,
-            prototypes,
-            phase: 0,
-        }
-    }
-
     fn layers(&self) -> usize {
         self.trainee.net().model.num_stages()
     }
 
     fn trained(&self) -> std::ops::Range<usize> {
-        match self.spec.schedule {
+        match self.params.schedule {
             Schedule::Simultaneous => 0..self.layers(),
             Schedule::Sequential => self.phase..self.phase + 1,
         }
@@ -208,52 +377,32 @@ impl Strategy for ForwardForward {
     fn describe(&self) -> String {
         format!(
             "forward-forward ({}; {} label embedding), goodness = mean squared activation, θ = {}, layer inputs L2-normalized, wrong labels from a permutation of the batch's labels; prediction = the label with the largest goodness summed over the layers",
-            match self.spec.schedule {
+            match self.params.schedule {
                 Schedule::Sequential => "layers trained one after the other",
                 Schedule::Simultaneous => "layers trained simultaneously",
             },
-            match self.spec.embedding {
+            match self.params.embedding {
                 FfEmbedding::TopLeft => "top-left one-hot (original)",
                 FfEmbedding::Prototype =>
                     "class-prototype, mixed just before the trained layer (the paper's modification)",
             },
-            self.spec.threshold
+            self.params.threshold
         )
     }
 
     fn phases(&self) -> Vec<Phase> {
-        match self.spec.schedule {
-            Schedule::Simultaneous => vec![Phase {
-                name: "train".into(),
-                epochs: self.spec.epochs,
-            }],
-            Schedule::Sequential => self
-                .trainee
-                .net()
-                .model
-                .names
-                .iter()
-                .map(|n| Phase {
-                    name: format!("layer {n}"),
-                    epochs: self.spec.epochs,
-                })
-                .collect(),
+        match self.params.schedule {
+            Schedule::Simultaneous => Phase::single(self.epochs),
+            Schedule::Sequential => {
+                Phase::per_stage("layer", &self.trainee.net().model.names, self.epochs)
+            }
         }
     }
 
     fn enter_phase(&mut self, index: usize) -> Result<()> {
         self.phase = index;
-        if self.spec.schedule == Schedule::Sequential {
-            self.trainee.update(|mut net| {
-                net.model.stages = net
-                    .model
-                    .stages
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, s)| if i < index { s.freeze() } else { s })
-                    .collect();
-                net
-            });
+        if self.params.schedule == Schedule::Sequential {
+            self.trainee.freeze_prefix(index);
         }
         Ok(())
     }
@@ -261,16 +410,16 @@ impl Strategy for ForwardForward {
     fn step(&mut self, batch: TrainBatch, lr: f64) -> Result<StepReport> {
         let device = batch.x.device();
         let labels: Vec<i64> = batch.y.clone().try_into_vec_as::<i64>().expect("labels");
-        let neg = wrong_labels(&labels, self.spec.classes, self.spec.seed);
+        let neg = wrong_labels(&labels, self.classes, self.seed);
         let range = self.trained();
         // Inputs of the first trained layer: (positive, negative) and, for prototypes, the
         // image alone.
         let (mut pos, mut negr, mut alone) = {
             let net = self.trainee.net();
-            match self.spec.embedding {
+            match self.params.embedding {
                 FfEmbedding::TopLeft => {
-                    let mut p = Repr::Map(top_left(&batch.x, Some(&labels), self.spec.classes));
-                    let mut q = Repr::Map(top_left(&batch.x, Some(&neg), self.spec.classes));
+                    let mut p = Repr::Map(top_left(&batch.x, Some(&labels), self.classes));
+                    let mut q = Repr::Map(top_left(&batch.x, Some(&neg), self.classes));
                     for k in 0..range.start {
                         p = layer(net, k, p).detach();
                         q = layer(net, k, q).detach();
@@ -305,7 +454,7 @@ impl Strategy for ForwardForward {
                 let loss = forward_forward(
                     op.clone().flatten(),
                     on.clone().flatten(),
-                    self.spec.threshold,
+                    self.params.threshold,
                 );
                 // The next layer's inputs: each part propagated separately.
                 let next = match &alone {
@@ -329,30 +478,25 @@ impl Strategy for ForwardForward {
         Ok(StepReport {
             loss: losses.last().copied().unwrap_or(f32::NAN),
             stage_losses: losses,
-            correct: None,
-            stage_terms: Vec::new(),
+            ..Default::default()
         })
     }
 
     fn evaluator(&self) -> Box<dyn Evaluate + '_> {
         Box::new(FfEvaluator {
             net: self.trainee.net().valid(),
-            embedding: self.spec.embedding,
-            classes: self.spec.classes,
+            embedding: self.params.embedding,
+            classes: self.classes,
             prototypes: self.prototypes.clone(),
         })
     }
 
-    fn save(&self, dir: &Path) -> Result<()> {
-        self.trainee.save(dir)
+    fn state(&self) -> &dyn Checkpointed {
+        &self.trainee
     }
 
-    fn load(&mut self, dir: &Path) -> Result<()> {
-        self.trainee.load(dir)
-    }
-
-    fn num_params(&self) -> usize {
-        infoplane_models::count_parameters(self.trainee.net())
+    fn state_mut(&mut self) -> &mut dyn Checkpointed {
+        &mut self.trainee
     }
 }
 
@@ -367,7 +511,7 @@ fn add(a: Repr, b: Repr) -> Repr {
 /// Evaluation of a forward-forward network.
 #[derive(Debug)]
 struct FfEvaluator {
-    net: Network<Block>,
+    net: FfNet,
     embedding: FfEmbedding,
     classes: usize,
     prototypes: Option<Tensor<4>>,

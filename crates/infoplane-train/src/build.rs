@@ -1,0 +1,92 @@
+//! From a checked config to a strategy over one of the paper's architectures: the model of
+//! `[model]`, then the method's own `init` through the registry.
+
+use burn::tensor::Device;
+use infoplane_data::Dataset;
+use infoplane_models::{ModelError, StagedModel};
+
+use crate::config::CheckedConfig;
+use crate::error::{Result, TrainError};
+use crate::methods::BuildEnv;
+use crate::strategy::Strategy;
+
+/// What a model is built for: the per-sample input shape after the pipeline, and classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataShape {
+    /// Channels, height, width of a model input.
+    pub input: [usize; 3],
+    /// Number of classes.
+    pub classes: usize,
+}
+
+impl DataShape {
+    /// The shape of `data` under the pipeline of `cfg` (padding).
+    pub fn of(cfg: &CheckedConfig, data: &Dataset) -> Self {
+        DataShape {
+            input: cfg.config().data.pipeline().output_shape(data.train.shape),
+            classes: data.num_classes,
+        }
+    }
+}
+
+fn model_err(e: ModelError) -> TrainError {
+    match e {
+        ModelError::InvalidOption { option, reason } => {
+            TrainError::value(&format!("model.{option}"), reason)
+        }
+        other => TrainError::value("model", other.to_string()),
+    }
+}
+
+/// The staged model of a config (initialized by the strategy from the run's seed).
+pub fn build_model(cfg: &CheckedConfig, shape: DataShape, device: &Device) -> Result<StagedModel> {
+    cfg.config()
+        .model
+        .init(shape.input, shape.classes, device)
+        .map_err(model_err)
+}
+
+/// The strategy of a checked config for `data` on `device` (an autodiff device for training).
+pub fn build_strategy(
+    cfg: &CheckedConfig,
+    data: &Dataset,
+    device: &Device,
+) -> Result<Box<dyn Strategy>> {
+    let pipeline = cfg.config().data.pipeline();
+    build(
+        cfg,
+        DataShape::of(cfg, data),
+        Some((data, &pipeline)),
+        device,
+    )
+}
+
+/// [`build_strategy`] for inputs and classes given directly (benchmarks on random data; the
+/// forward-forward prototypes need the data and are refused here).
+pub fn build_strategy_for(
+    cfg: &CheckedConfig,
+    shape: DataShape,
+    device: &Device,
+) -> Result<Box<dyn Strategy>> {
+    build(cfg, shape, None, device)
+}
+
+fn build(
+    cfg: &CheckedConfig,
+    shape: DataShape,
+    data: Option<(&Dataset, &infoplane_data::Pipeline)>,
+    device: &Device,
+) -> Result<Box<dyn Strategy>> {
+    let c = cfg.config();
+    let model = build_model(cfg, shape, device)?;
+    let env = BuildEnv {
+        classes: shape.classes,
+        epochs: c.epochs,
+        seed: c.seed,
+        optim: &c.optim,
+        device,
+        train: data.map(|(d, p)| (&d.train, p)),
+        config: Some(c),
+    };
+    cfg.method().build(model, &env)
+}
