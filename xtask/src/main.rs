@@ -2,7 +2,9 @@
 //! `infoplane` binary, and `data fetch` downloads files with sha256 verification.
 //!
 //! - `cargo xtask reproduce quick [--dataset NAME] [--backend NAME] [--device D] [--epochs N] [--out DIR]`
+//!   (the main job: `results/quick/report.md`)
 //! - `cargo xtask reproduce <artifact>|all [--scale quick|paper] [--dry-run] [--tiny] [--backend NAME] [--out DIR]`
+//!   (`results/<artifact>/`; the artifacts are the files of `experiments/`)
 //! - `cargo xtask data fetch <mnist|fashion-mnist|cifar10|cifar100> [--dir DIR]`
 
 use std::path::{Path, PathBuf};
@@ -165,7 +167,7 @@ fn fetch_into(files: &[&(&str, &str, &str, &str)], dir: &Path) -> Result<(), Str
 }
 
 fn usage() -> String {
-    "usage:\n  cargo xtask reproduce quick [--dataset mnist-10k|fashion-mnist] [--backend NAME] [--device D] [--epochs N] [--out DIR]\n  cargo xtask reproduce <fig1..fig19|table1..table4|all> [--scale quick|paper] [--dry-run] [--tiny] [--backend NAME] [--device D] [--out DIR]\n  cargo xtask data fetch <mnist|fashion-mnist|cifar10|cifar100> [--dir DIR]".to_string()
+    "usage:\n  cargo xtask reproduce quick [--dataset mnist-10k|fashion-mnist] [--backend NAME] [--device D] [--epochs N] [--seed S] [--out RESULTS]\n  cargo xtask reproduce <artifact (a file of experiments/)|all> [--scale quick|paper] [--dry-run] [--tiny] [--backend NAME] [--device D] [--out RESULTS]\n  cargo xtask data fetch <mnist|fashion-mnist|cifar10|cifar100> [--dir DIR]".to_string()
 }
 
 fn reproduce(args: &[String]) -> Result<(), String> {
@@ -191,11 +193,7 @@ fn reproduce(args: &[String]) -> Result<(), String> {
         }
     }
     if !rest.iter().any(|a| a == "--out") {
-        let out = if artifact == "quick" {
-            project_root().join("results").join("quick")
-        } else {
-            project_root().join("results")
-        };
+        let out = project_root().join("results");
         rest.extend(["--out".to_string(), out.display().to_string()]);
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());

@@ -7,18 +7,14 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use infoplane_data::DatasetName;
-use infoplane_train::methods::forward_forward::{FfConfig, FfEmbedding};
-use infoplane_train::{
-    CheckedConfig, DataShape, StrategyConfig, TrainBatch, TrainConfig, build_model,
-    build_strategy_for,
-};
+use infoplane_train::{DataShape, TrainBatch, TrainConfig, build_strategy_for, methods};
 
 /// Options of the command.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
-    /// A method (`infoplane methods` lists them) with its default parameters; retrain needs a
-    /// source run and is timed as e2e.
-    #[arg(long, default_value = "e2e")]
+    /// A method with its default parameters (retrain needs a source run and is timed as e2e;
+    /// forward-forward's prototypes as top-left).
+    #[arg(long, default_value = "e2e", value_parser = clap::builder::PossibleValuesParser::new(methods::kinds()))]
     pub strategy: String,
     /// Architecture: lenet5, mlp, vgg11, resnet18, resnet50 or vit.
     #[arg(long, default_value = "lenet5")]
@@ -73,7 +69,7 @@ pub fn run(a: &BenchArgs, device: &Device, backend: &str) -> Result<()> {
     }
     let mut cfg = TrainConfig::example(&a.arch, &a.strategy, DatasetName::Cifar10)?;
     cfg.model.set_width(a.width);
-    let cfg = timed_as(&cfg).check()?;
+    let cfg = infoplane_reproduce::estimate::timed_as(&cfg).check()?;
     let input = match &a.input {
         Some(s) => parse_shape(s)?,
         None if a.arch == "mlp" => [1, 28, 28],
@@ -146,68 +142,4 @@ pub fn run(a: &BenchArgs, device: &Device, backend: &str) -> Result<()> {
     });
     println!("{v}");
     Ok(())
-}
-
-/// The shape of a config's model inputs (the dataset's sample shape after padding).
-fn input_shape(cfg: &TrainConfig) -> DataShape {
-    let d = cfg.data.dataset;
-    DataShape {
-        input: cfg.data.pipeline().output_shape(d.sample_shape()),
-        classes: d.num_classes(),
-    }
-}
-
-/// The config a step is timed with: retraining as E2E, forward-forward's prototype embedding
-/// as the top-left one (both need data or a source run to be built).
-fn timed_as(cfg: &TrainConfig) -> TrainConfig {
-    let mut c = cfg.clone();
-    if let Some(mut f) = c.strategy.params::<FfConfig>() {
-        f.embedding = FfEmbedding::TopLeft;
-        c.strategy = StrategyConfig::new(&f);
-    }
-    if c.strategy.kind() == "retrain" {
-        c.strategy = StrategyConfig::by_name("e2e").expect("e2e");
-    }
-    c
-}
-
-/// Phases of a config's strategy (sequential schedules train one stage, or FF layer, each).
-pub fn phases(cfg: &CheckedConfig) -> Result<usize> {
-    let stages = build_model(cfg, input_shape(cfg.config()), &Device::flex())?.num_stages();
-    Ok(cfg.method().phases(stages))
-}
-
-/// Seconds per training sample of a config's strategy on `device`, timed over two steps of
-/// 16 samples after one warm-up step (for cost estimates; retraining is timed as E2E, the
-/// prototype embedding of forward-forward as the top-left one).
-pub fn seconds_per_sample(cfg: &TrainConfig, device: &Device) -> Result<f64> {
-    let device = device.clone().autodiff();
-    let c = timed_as(cfg).check()?;
-    let shape = input_shape(c.config());
-    let mut strategy = build_strategy_for(&c, shape, &device)?;
-    strategy.enter_phase(0)?;
-    let views = strategy.views();
-    let n = 16 * views;
-    let [ch, h, w] = shape.input;
-    let x = Tensor::<4>::random([n, ch, h, w], Distribution::Normal(0.0, 1.0), &device);
-    let y = Tensor::<1, Int>::from_data(
-        TensorData::new(
-            (0..n)
-                .map(|i| ((i % 16) % shape.classes) as i64)
-                .collect::<Vec<_>>(),
-            [n],
-        ),
-        &device,
-    );
-    let batch = || TrainBatch {
-        x: x.clone(),
-        y: y.clone(),
-        views,
-    };
-    strategy.step(batch(), 1e-4)?;
-    let t0 = Instant::now();
-    for _ in 0..2 {
-        strategy.step(batch(), 1e-4)?;
-    }
-    Ok(t0.elapsed().as_secs_f64() / 32.0)
 }

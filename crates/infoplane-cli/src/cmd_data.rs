@@ -178,7 +178,7 @@ pub fn show(
         );
     }
     let (w, h, img) = grid(s, count);
-    crate::image::write_png(out, w, h, &img)
+    infoplane_reproduce::image::write_png(out, w, h, &img)
         .with_context(|| format!("writing {}", out.display()))?;
     println!(
         "wrote {} ({} {} samples of {})",

@@ -5,6 +5,31 @@
 use anyhow::{Result, bail};
 use burn::tensor::Device;
 
+/// A backend on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// burn's pure-Rust CPU backend (feature `flex`, the default).
+    Flex,
+    /// libtorch, CPU or CUDA (feature `tch`).
+    Tch,
+    /// Vulkan/Metal/DX12 (feature `wgpu`).
+    Wgpu,
+    /// CubeCL CUDA (feature `cuda`).
+    Cuda,
+}
+
+impl Backend {
+    /// Its name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Flex => "flex",
+            Backend::Tch => "tch",
+            Backend::Wgpu => "wgpu",
+            Backend::Cuda => "cuda",
+        }
+    }
+}
+
 /// Backends infoplane knows, with the cargo feature that compiles each in and its devices.
 pub const BACKENDS: [(&str, &str, &str); 4] = [
     ("flex", "flex", "cpu (pure Rust, multi-threaded)"),

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use crate::error::{Context, Result};
 
 fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -15,26 +15,23 @@ fn html_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// Reads every `results/<artifact>/summary.json` (skipping the quick job's, which has no
-/// claims list of this form) in the order of [`super::ORDER`].
-fn summaries(results: &Path) -> Vec<(String, serde_json::Value)> {
+/// Reads every `results/<artifact>/summary.json` that exists, in the order of `names`.
+fn summaries(results: &Path, names: &[String]) -> Vec<(String, serde_json::Value)> {
     let mut out = Vec::new();
-    let mut names: Vec<String> = super::ORDER.iter().map(|s| s.to_string()).collect();
-    names.push("quick".into());
     for n in names {
-        let p = results.join(&n).join("summary.json");
+        let p = results.join(n).join("summary.json");
         if let Ok(text) = std::fs::read_to_string(&p)
             && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
         {
-            out.push((n, v));
+            out.push((n.clone(), v));
         }
     }
     out
 }
 
-/// Writes both index files.
-pub fn write(results: &Path) -> Result<()> {
-    let all = summaries(results);
+/// Writes both index files over the artifacts `names` (those with a summary).
+pub fn write(results: &Path, names: &[String]) -> Result<()> {
+    let all = summaries(results, names);
     let mut md = String::from(
         "# infoplane: the paper's artifacts reproduced so far\n\nOne line per claim of the paper, quoted with its setting, and our verdict computed from our runs (see each report for the evidence and our scale). Open `index.html` for the same page with every figure inline.\n\n| artifact | scale | claim (paper's setting) | verdict |\n|---|---|---|---|\n",
     );
@@ -44,7 +41,12 @@ pub fn write(results: &Path) -> Result<()> {
     for (name, v) in &all {
         let scale = v["scale"].as_str().unwrap_or("quick");
         for c in v["claims"].as_array().into_iter().flatten() {
-            let verdict = c["verdict"].as_str().unwrap_or("");
+            let verdict = c["verdict"].as_str().unwrap_or("").to_string();
+            let verdict = match c["seeds"].as_u64() {
+                Some(n) if n > 1 => format!("{verdict} ({} of {n} seeds)", c["agree"]),
+                _ => verdict,
+            };
+            let verdict = verdict.as_str();
             let _ = writeln!(
                 md,
                 "| [{name}]({name}/report.md) | {scale} | \"{}\" ({}, {}) | {verdict} |",
@@ -52,7 +54,7 @@ pub fn write(results: &Path) -> Result<()> {
                 c["artifact"].as_str().unwrap_or(""),
                 c["setting"].as_str().unwrap_or("")
             );
-            let class = match verdict {
+            let class = match c["verdict"].as_str().unwrap_or("") {
                 "agree" => "agree",
                 "disagree" => "disagree",
                 _ => "nc",
@@ -128,9 +130,6 @@ pub fn write(results: &Path) -> Result<()> {
     }
     html.push_str("</body></html>\n");
     std::fs::create_dir_all(results).with_context(|| format!("creating {}", results.display()))?;
-    std::fs::write(results.join("index.md"), md)
-        .with_context(|| format!("writing {}", results.join("index.md").display()))?;
-    std::fs::write(results.join("index.html"), html)
-        .with_context(|| format!("writing {}", results.join("index.html").display()))?;
-    Ok(())
+    crate::report::write_atomic(&results.join("index.md"), &md)?;
+    crate::report::write_atomic(&results.join("index.html"), &html)
 }

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
-use anyhow::{Context, Result, bail};
+use crate::error::{Context, Error, Result, fail};
 use infoplane_hsic::{PlanePoint, read_points};
 use infoplane_train::observers::{ProbeResult, read_probes};
 use plotters::coord::Shift;
@@ -40,7 +40,7 @@ pub struct RunData {
 /// Reads a run directory (config.toml for the name, infoplane.jsonl, probes.csv).
 pub fn read_run(dir: &Path) -> Result<RunData> {
     if !dir.is_dir() {
-        bail!(
+        fail!(
             "{}: not a run directory (expected the folder written by `infoplane train`)",
             dir.display()
         );
@@ -101,14 +101,15 @@ fn draw_infoplane<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, runs: &[RunD
 where
     DB::ErrorType: 'static,
 {
-    root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    root.fill(&WHITE)
+        .map_err(|e| Error::msg(format!("{e:?}")))?;
     let stages = runs
         .iter()
         .flat_map(|r| r.points.iter().map(|p| p.stage))
         .max()
         .unwrap_or(0);
     if stages == 0 {
-        bail!(
+        fail!(
             "no information-plane points in the given runs (infoplane.jsonl is missing or empty)"
         );
     }
@@ -121,7 +122,7 @@ where
         .unwrap_or_default();
     title
         .draw_text(&format!("Information plane: nHSIC(X;T) vs nHSIC(Y;T), colour = training progress — {settings}"), &("sans-serif", 15).into_font().color(&BLACK), (10, 12))
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        .map_err(|e| Error::msg(format!("{e:?}")))?;
     let cells = body.split_evenly((runs.len(), stages));
     for s in 1..=stages {
         // One range per stage column, shared by the runs, so they compare directly.
@@ -154,7 +155,7 @@ where
                 .x_label_area_size(32)
                 .y_label_area_size(48)
                 .build_cartesian_2d(x0..x1, y0..y1)
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                .map_err(|e| Error::msg(format!("{e:?}")))?;
             chart
                 .configure_mesh()
                 .x_desc("nHSIC(X;T)")
@@ -163,7 +164,7 @@ where
                 .y_labels(5)
                 .label_style(("sans-serif", 11))
                 .draw()
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                .map_err(|e| Error::msg(format!("{e:?}")))?;
             let n = mine.len().max(2) as f64 - 1.0;
             for (k, w) in mine.windows(2).enumerate() {
                 let c = progress_color((k as f64 + 0.5) / n);
@@ -173,7 +174,7 @@ where
                         vec![a, b],
                         c.stroke_width(2),
                     )))
-                    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                    .map_err(|e| Error::msg(format!("{e:?}")))?;
                 // Arrowhead at b, drawn in data space along the segment.
                 let (dx, dy) = ((b.0 - a.0) / (x1 - x0), (b.1 - a.1) / (y1 - y0));
                 let len = (dx * dx + dy * dy).sqrt();
@@ -191,7 +192,7 @@ where
                     );
                     chart
                         .draw_series(std::iter::once(Polygon::new(vec![b, l, rr], c.filled())))
-                        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                        .map_err(|e| Error::msg(format!("{e:?}")))?;
                 }
             }
             chart
@@ -202,10 +203,10 @@ where
                         progress_color(k as f64 / n).filled(),
                     )
                 }))
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                .map_err(|e| Error::msg(format!("{e:?}")))?;
         }
     }
-    root.present().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    root.present().map_err(|e| Error::msg(format!("{e:?}")))?;
     Ok(())
 }
 
@@ -213,14 +214,15 @@ fn draw_probes<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, runs: &[RunData
 where
     DB::ErrorType: 'static,
 {
-    root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    root.fill(&WHITE)
+        .map_err(|e| Error::msg(format!("{e:?}")))?;
     let stages = runs
         .iter()
         .flat_map(|r| r.probes.iter().map(|p| p.stage))
         .max()
         .unwrap_or(0);
     if stages == 0 {
-        bail!("no probe results in the given runs (probes.csv is missing)");
+        fail!("no probe results in the given runs (probes.csv is missing)");
     }
     let lo = runs
         .iter()
@@ -240,7 +242,7 @@ where
         .x_label_area_size(40)
         .y_label_area_size(56)
         .build_cartesian_2d(0.5f64..stages as f64 + 0.5, y0..1.0f64)
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        .map_err(|e| Error::msg(format!("{e:?}")))?;
     let names: Vec<String> = (1..=stages)
         .map(|s| {
             runs.iter()
@@ -265,7 +267,7 @@ where
         .y_desc("probe accuracy")
         .label_style(("sans-serif", 12))
         .draw()
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        .map_err(|e| Error::msg(format!("{e:?}")))?;
     for (r, run) in runs.iter().enumerate() {
         let c = RUN_COLORS[r % RUN_COLORS.len()];
         let test: Vec<(f64, f64)> = run
@@ -280,23 +282,23 @@ where
             .collect();
         chart
             .draw_series(LineSeries::new(test.clone(), c.stroke_width(2)))
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?
+            .map_err(|e| Error::msg(format!("{e:?}")))?
             .label(format!("{} test", run.label))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
         chart
             .draw_series(test.iter().map(|&p| Circle::new(p, 4, c.filled())))
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            .map_err(|e| Error::msg(format!("{e:?}")))?;
         let light = c.mix(0.5);
         chart
             .draw_series(LineSeries::new(train.clone(), light.stroke_width(1)))
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?
+            .map_err(|e| Error::msg(format!("{e:?}")))?
             .label(format!("{} train", run.label))
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 18, y)], light.stroke_width(1))
             });
         chart
             .draw_series(train.iter().map(|&p| Circle::new(p, 4, c.stroke_width(1))))
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            .map_err(|e| Error::msg(format!("{e:?}")))?;
     }
     chart
         .configure_series_labels()
@@ -305,8 +307,8 @@ where
         .border_style(BLACK)
         .label_font(("sans-serif", 12))
         .draw()
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    root.present().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        .map_err(|e| Error::msg(format!("{e:?}")))?;
+    root.present().map_err(|e| Error::msg(format!("{e:?}")))?;
     Ok(())
 }
 
@@ -319,7 +321,7 @@ fn draw_toy<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    let err = |e: &dyn std::fmt::Debug| anyhow::anyhow!("{e:?}");
+    let err = |e: &dyn std::fmt::Debug| Error::msg(format!("{e:?}"));
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let panels = root.split_evenly((1, 4));
     type Series = fn(&infoplane_train::toy::ToyTrace, usize) -> f64;
@@ -523,7 +525,7 @@ fn render(drawing: &Drawing<'_>, size: (u32, u32), out: &Path) -> Result<PathBuf
                 }
             }
         }
-        _ => bail!("--out {}: use a .png or .svg file name", out.display()),
+        _ => fail!("--out {}: use a .png or .svg file name", out.display()),
     };
     res?;
     Ok(out.to_path_buf())

@@ -10,10 +10,12 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use crate::error::{Context, Result};
 
-use crate::artifacts::plan::{Layout, Plan, PlannedRun, Scale, plan};
-use crate::artifacts::{collect, repo_root, report, specs};
+use crate::execute::collect;
+use crate::experiment::{Scale, repo_root};
+use crate::plan::{Layout, Overrides, Plan, PlannedRun, plan};
+use crate::report::write_report;
 
 /// Options of `sweep plan`.
 #[derive(Debug, Clone)]
@@ -42,13 +44,22 @@ fn shell_quote(s: &str) -> String {
     }
 }
 
+/// The file stem of a run's config and log: its folder's name (`<name>` or
+/// `<name>-seed<S>`).
+fn stem(r: &PlannedRun) -> String {
+    r.dir
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| r.name.clone())
+}
+
 fn job_line(a: &PlanArgs, out: &Path, r: &PlannedRun) -> String {
     let mut parts = vec![
         a.binary.clone(),
         "train".into(),
         "--config".into(),
         out.join("configs")
-            .join(format!("{}.toml", r.name))
+            .join(format!("{}.toml", stem(r)))
             .display()
             .to_string(),
         "--out".into(),
@@ -65,29 +76,34 @@ fn job_line(a: &PlanArgs, out: &Path, r: &PlannedRun) -> String {
         "{cmd} > {} 2>&1",
         shell_quote(
             &out.join("logs")
-                .join(format!("{}.log", r.name))
+                .join(format!("{}.log", stem(r)))
                 .display()
                 .to_string()
         )
     )
 }
 
-/// Writes the plan folder.
-pub fn plan_cmd(a: &PlanArgs) -> Result<()> {
-    if specs::spec(&a.artifact).is_none() {
-        bail!(
-            "unknown artifact `{}`: use one of {}",
-            a.artifact,
-            crate::artifacts::ORDER.join(", ")
-        );
+/// Writes the plan folder; returns what to tell the user.
+pub fn plan_cmd(a: &PlanArgs) -> Result<String> {
+    let root = repo_root();
+    if !crate::experiment::experiment_path(&root, &a.artifact).exists() {
+        // Refused before anything is written.
+        plan(
+            &root,
+            &a.artifact,
+            a.scale,
+            &Layout::Flat(a.out.join("runs")),
+            &Overrides::default(),
+        )?;
     }
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let out = std::fs::canonicalize(&a.out).unwrap_or(a.out.clone());
     let p = plan(
-        &repo_root(),
+        &root,
         &a.artifact,
         a.scale,
         &Layout::Flat(out.join("runs")),
+        &Overrides::default(),
     )?;
     for d in ["configs", "logs", "runs"] {
         std::fs::create_dir_all(out.join(d))
@@ -97,8 +113,8 @@ pub fn plan_cmd(a: &PlanArgs) -> Result<()> {
     let mut after = String::new();
     for r in &p.runs {
         std::fs::write(
-            out.join("configs").join(format!("{}.toml", r.name)),
-            r.cfg.to_toml(),
+            out.join("configs").join(format!("{}.toml", stem(r))),
+            r.config().to_toml(),
         )
         .with_context(|| format!("writing the config of {}", r.name))?;
         let line = job_line(a, &out, r);
@@ -143,6 +159,8 @@ pub fn plan_cmd(a: &PlanArgs) -> Result<()> {
         "scale": a.scale.as_str(),
         "runs": p.runs.iter().map(|r| serde_json::json!({
             "name": r.name,
+            "replicate": r.replicate,
+            "config": format!("{}.toml", stem(r)),
             "dir": r.dir,
             "after": r.after,
         })).collect::<Vec<_>>(),
@@ -152,7 +170,7 @@ pub fn plan_cmd(a: &PlanArgs) -> Result<()> {
         serde_json::to_string_pretty(&plan_json)?,
     )
     .context("writing plan.json")?;
-    println!(
+    Ok(format!(
         "{}: {} runs planned in {} ({} in jobs.txt{}); run them with e.g. `parallel -j 2 < {}/jobs.txt` or `sbatch --array=1-{n_first} {}/slurm.sbatch`, then `infoplane sweep collect {}`",
         a.artifact,
         p.runs.len(),
@@ -166,8 +184,7 @@ pub fn plan_cmd(a: &PlanArgs) -> Result<()> {
         out.display(),
         out.display(),
         out.display()
-    );
-    Ok(())
+    ))
 }
 
 /// Reads the plan of a sweep folder back.
@@ -181,21 +198,28 @@ fn read_plan(dir: &Path) -> Result<Plan> {
     let v: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("{}: not a sweep plan", dir.join("plan.json").display()))?;
     let artifact = v["artifact"].as_str().unwrap_or_default().to_string();
-    let scale = Scale::parse(v["scale"].as_str().unwrap_or("quick"))?;
-    // The configs written by `plan` are the truth; the experiment file gives title and note.
+    let scale: Scale = serde_json::from_value(v["scale"].clone())
+        .with_context(|| format!("{}: the scale", dir.join("plan.json").display()))?;
+    // The configs written by `plan` are the truth; the experiment file gives the rest.
     let fresh = plan(
         &repo_root(),
         &artifact,
         scale,
         &Layout::Flat(dir.join("runs")),
+        &Overrides::default(),
     )?;
     let mut runs = Vec::new();
     for r in v["runs"].as_array().into_iter().flatten() {
         let name = r["name"].as_str().unwrap_or_default().to_string();
-        let cfg = infoplane_train::TrainConfig::from_file(
-            &dir.join("configs").join(format!("{name}.toml")),
-        )?;
+        let file = r["config"]
+            .as_str()
+            .map_or(format!("{name}.toml"), String::from);
+        let path = dir.join("configs").join(file);
+        let cfg = infoplane_train::TrainConfig::from_file(&path)
+            .and_then(|c| c.check())
+            .with_context(|| format!("{}", path.display()))?;
         runs.push(PlannedRun {
+            replicate: r["replicate"].as_u64().unwrap_or(0) as usize,
             dir: PathBuf::from(r["dir"].as_str().unwrap_or_default()),
             after: r["after"]
                 .as_array()
@@ -210,25 +234,25 @@ fn read_plan(dir: &Path) -> Result<Plan> {
     Ok(Plan { runs, ..fresh })
 }
 
-/// Builds the report of a sweep folder from the runs that exist.
-pub fn collect_cmd(dir: &Path, backend: &str) -> Result<()> {
+/// Builds the report of a sweep folder from the runs that exist; returns what to tell the
+/// user.
+pub fn collect_cmd(dir: &Path, backend: &str) -> Result<String> {
     let p = read_plan(dir)?;
-    let spec = specs::spec(&p.artifact)
-        .ok_or_else(|| anyhow::anyhow!("{}: unknown artifact `{}`", dir.display(), p.artifact))?;
     let c = collect(&p);
-    report(&p, spec, &c, dir, backend, &[], 0.0)?;
-    println!(
+    write_report(&p, &c, dir, backend, &[], 0.0)?;
+    let finished = c.evidence.runs.values().flatten().flatten().count() - c.toys.len();
+    let mut msg = format!(
         "{}: {} of {} runs finished; report in {}",
         p.artifact,
-        c.runs.len(),
+        finished,
         p.runs.len(),
         dir.join("report.md").display()
     );
     for m in &c.missing {
-        println!("missing: {m} (not started)");
+        let _ = write!(msg, "\nmissing: {m} (not started)");
     }
     for (n, why) in &c.unfinished {
-        println!("unfinished or failed: {n}: {why}");
+        let _ = write!(msg, "\nunfinished or failed: {n}: {why}");
     }
-    Ok(())
+    Ok(msg)
 }

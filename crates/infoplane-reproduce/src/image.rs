@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use crate::error::{Context, Error, Result};
 
 /// Writes an RGB image as PNG at `path`.
 pub fn write_png(path: &Path, width: u32, height: u32, rgb: &[u8]) -> Result<()> {
@@ -17,13 +17,10 @@ pub fn write_png(path: &Path, width: u32, height: u32, rgb: &[u8]) -> Result<()>
         let mut enc = png::Encoder::new(std::io::BufWriter::new(f), width, height);
         enc.set_color(png::ColorType::Rgb);
         enc.set_depth(png::BitDepth::Eight);
-        let mut w = enc
-            .write_header()
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        w.write_image_data(rgb)
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        w.finish()
-            .with_context(|| format!("writing {}", tmp.display()))?;
+        let png_err = |e: png::EncodingError| Error::msg(format!("writing {}: {e}", tmp.display()));
+        let mut w = enc.write_header().map_err(png_err)?;
+        w.write_image_data(rgb).map_err(png_err)?;
+        w.finish().map_err(png_err)?;
     }
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
 }
