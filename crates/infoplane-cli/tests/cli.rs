@@ -463,6 +463,17 @@ fn help_and_the_method_list_come_from_the_registry() {
             "{kind} in\n{table}"
         );
     }
+    // The README's method table is the registry's.
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let section = readme
+        .split("<!-- methods:begin -->\n")
+        .nth(1)
+        .and_then(|r| r.split("<!-- methods:end -->").next())
+        .expect("the README's method table");
+    assert_eq!(
+        section, table,
+        "regenerate it with `infoplane methods --markdown`"
+    );
     // An unknown kind names the registered ones.
     let o = infoplane(
         &["train", "--print-config", "--strategy", "forward-forwards"],

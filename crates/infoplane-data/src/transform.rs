@@ -23,7 +23,7 @@ impl Normalization {
     /// - MNIST and mnist-10k: mean 0.1307, std 0.3081 (the full MNIST training set's).
     /// - Fashion-MNIST: mean 0.2860, std 0.3530 (its training set's).
     /// - CIFAR-10: mean (0.4914, 0.4822, 0.4465), std (0.2023, 0.1994, 0.2010), the values
-    ///   of the reference paper's code (REFERENCE.md).
+    ///   of the reference paper's code (docs/paper-settings.md).
     /// - CIFAR-100: mean (0.5071, 0.4865, 0.4409), std (0.2673, 0.2564, 0.2762), its training
     ///   set's.
     pub fn for_dataset(name: DatasetName) -> Option<Self> {

@@ -1,7 +1,7 @@
 //! Kernels and Gram matrices, in f64 on the host and in f32 on a burn backend.
 //!
 //! The kernel-width conventions of the paper's text and of its authors' code differ
-//! (REFERENCE.md, "nHSIC"); each is a named option:
+//! (docs/paper-settings.md, "nHSIC"); each is a named option:
 //!
 //! | name | k(a, b) |
 //! |---|---|

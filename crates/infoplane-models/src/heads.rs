@@ -1,5 +1,5 @@
 //! Auxiliary heads of layer-wise training (the paper's "0/1/2-layer" auxiliary networks,
-//! appendix B.1; REFERENCE.md):
+//! appendix B.1; docs/paper-settings.md):
 //!
 //! - for cross-entropy and contrastive losses: identity (0-layer), linear (1-layer), and MLP
 //!   (linear–ReLU–linear with hidden width = input width, 2-layer);

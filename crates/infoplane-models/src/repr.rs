@@ -1,7 +1,7 @@
 //! Representations passed between stages: feature maps, flat vectors or token sequences, and
 //! the one rule by which heads, probes and the information plane read each kind.
 //!
-//! Reading rule (DESIGN.md, "Shape for the whole paper"):
+//! Reading rule (the README, "Architecture"):
 //! - a feature map `[n, c, h, w]` is read whole by the information plane (flattened to
 //!   `c·h·w` features) and average-pooled to at most 2048 features before a linear or MLP
 //!   head or a probe ([`crate::heads::pool_kernel`]);

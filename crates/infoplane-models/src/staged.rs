@@ -1,4 +1,4 @@
-//! The staged-model abstraction (DESIGN.md, "Models"): an ordered list of stages, usable whole
+//! The staged-model abstraction (the README, "Architecture"): an ordered list of stages, usable whole
 //! (E2E: gradients flow through every stage) or stage by stage with detached inputs
 //! (layer-wise: each stage sees its input as a constant), exposing every intermediate
 //! representation T1..TL for the analyses, and an optional classifier after the last stage.

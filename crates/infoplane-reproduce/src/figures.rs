@@ -73,6 +73,11 @@ pub fn read_run(dir: &Path) -> Result<RunData> {
     })
 }
 
+/// A drawing error as ours.
+fn draw_err(e: impl std::fmt::Debug) -> Error {
+    Error::msg(format!("drawing failed: {e:?}"))
+}
+
 /// Colour of training progress t ∈ [0, 1]: dark blue → teal → yellow (viridis-like).
 fn progress_color(t: f64) -> RGBColor {
     let stops = [
@@ -97,12 +102,84 @@ const RUN_COLORS: [RGBColor; 4] = [
     RGBColor(148, 103, 189),
 ];
 
+/// One panel of the information plane: run `run`'s stage `s` on shared axis ranges.
+fn plane_panel<DB: DrawingBackend>(
+    cell: &DrawingArea<DB, Shift>,
+    run: &RunData,
+    s: usize,
+    (x0, x1, y0, y1): (f64, f64, f64, f64),
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let mine: Vec<&PlanePoint> = run.points.iter().filter(|p| p.stage == s).collect();
+    let name = mine
+        .first()
+        .map(|p| p.stage_name.clone())
+        .unwrap_or_else(|| format!("stage {s}"));
+    let mut chart = ChartBuilder::on(cell)
+        .caption(format!("{} — T{s} ({name})", run.label), ("sans-serif", 14))
+        .margin(6)
+        .x_label_area_size(32)
+        .y_label_area_size(48)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(draw_err)?;
+    chart
+        .configure_mesh()
+        .x_desc("nHSIC(X;T)")
+        .y_desc("nHSIC(Y;T)")
+        .x_labels(4)
+        .y_labels(5)
+        .label_style(("sans-serif", 11))
+        .draw()
+        .map_err(draw_err)?;
+    let n = mine.len().max(2) as f64 - 1.0;
+    for (k, w) in mine.windows(2).enumerate() {
+        let c = progress_color((k as f64 + 0.5) / n);
+        let (a, b) = ((w[0].nhsic_x, w[0].nhsic_y), (w[1].nhsic_x, w[1].nhsic_y));
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![a, b],
+                c.stroke_width(2),
+            )))
+            .map_err(draw_err)?;
+        // Arrowhead at b, drawn in data space along the segment.
+        let (dx, dy) = ((b.0 - a.0) / (x1 - x0), (b.1 - a.1) / (y1 - y0));
+        let len = (dx * dx + dy * dy).sqrt();
+        if len > 1e-3 {
+            let (ux, uy) = (dx / len, dy / len);
+            let s = 0.025;
+            let back = (b.0 - s * ux * (x1 - x0), b.1 - s * uy * (y1 - y0));
+            let l = (
+                back.0 - 0.5 * s * uy * (x1 - x0),
+                back.1 + 0.5 * s * ux * (y1 - y0),
+            );
+            let rr = (
+                back.0 + 0.5 * s * uy * (x1 - x0),
+                back.1 - 0.5 * s * ux * (y1 - y0),
+            );
+            chart
+                .draw_series(std::iter::once(Polygon::new(vec![b, l, rr], c.filled())))
+                .map_err(draw_err)?;
+        }
+    }
+    chart
+        .draw_series(mine.iter().enumerate().map(|(k, p)| {
+            Circle::new(
+                (p.nhsic_x, p.nhsic_y),
+                3,
+                progress_color(k as f64 / n).filled(),
+            )
+        }))
+        .map_err(draw_err)?;
+    Ok(())
+}
+
 fn draw_infoplane<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, runs: &[RunData]) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
-    root.fill(&WHITE)
-        .map_err(|e| Error::msg(format!("{e:?}")))?;
+    root.fill(&WHITE).map_err(draw_err)?;
     let stages = runs
         .iter()
         .flat_map(|r| r.points.iter().map(|p| p.stage))
@@ -122,7 +199,7 @@ where
         .unwrap_or_default();
     title
         .draw_text(&format!("Information plane: nHSIC(X;T) vs nHSIC(Y;T), colour = training progress — {settings}"), &("sans-serif", 15).into_font().color(&BLACK), (10, 12))
-        .map_err(|e| Error::msg(format!("{e:?}")))?;
+        .map_err(draw_err)?;
     let cells = body.split_evenly((runs.len(), stages));
     for s in 1..=stages {
         // One range per stage column, shared by the runs, so they compare directly.
@@ -143,70 +220,10 @@ where
         let (x0, x1) = pad(x0, x1);
         let (y0, y1) = pad(y0, y1);
         for (r, run) in runs.iter().enumerate() {
-            let cell = &cells[r * stages + (s - 1)];
-            let mine: Vec<&PlanePoint> = run.points.iter().filter(|p| p.stage == s).collect();
-            let name = mine
-                .first()
-                .map(|p| p.stage_name.clone())
-                .unwrap_or_else(|| format!("stage {s}"));
-            let mut chart = ChartBuilder::on(cell)
-                .caption(format!("{} — T{s} ({name})", run.label), ("sans-serif", 14))
-                .margin(6)
-                .x_label_area_size(32)
-                .y_label_area_size(48)
-                .build_cartesian_2d(x0..x1, y0..y1)
-                .map_err(|e| Error::msg(format!("{e:?}")))?;
-            chart
-                .configure_mesh()
-                .x_desc("nHSIC(X;T)")
-                .y_desc("nHSIC(Y;T)")
-                .x_labels(4)
-                .y_labels(5)
-                .label_style(("sans-serif", 11))
-                .draw()
-                .map_err(|e| Error::msg(format!("{e:?}")))?;
-            let n = mine.len().max(2) as f64 - 1.0;
-            for (k, w) in mine.windows(2).enumerate() {
-                let c = progress_color((k as f64 + 0.5) / n);
-                let (a, b) = ((w[0].nhsic_x, w[0].nhsic_y), (w[1].nhsic_x, w[1].nhsic_y));
-                chart
-                    .draw_series(std::iter::once(PathElement::new(
-                        vec![a, b],
-                        c.stroke_width(2),
-                    )))
-                    .map_err(|e| Error::msg(format!("{e:?}")))?;
-                // Arrowhead at b, drawn in data space along the segment.
-                let (dx, dy) = ((b.0 - a.0) / (x1 - x0), (b.1 - a.1) / (y1 - y0));
-                let len = (dx * dx + dy * dy).sqrt();
-                if len > 1e-3 {
-                    let (ux, uy) = (dx / len, dy / len);
-                    let s = 0.025;
-                    let back = (b.0 - s * ux * (x1 - x0), b.1 - s * uy * (y1 - y0));
-                    let l = (
-                        back.0 - 0.5 * s * uy * (x1 - x0),
-                        back.1 + 0.5 * s * ux * (y1 - y0),
-                    );
-                    let rr = (
-                        back.0 + 0.5 * s * uy * (x1 - x0),
-                        back.1 - 0.5 * s * ux * (y1 - y0),
-                    );
-                    chart
-                        .draw_series(std::iter::once(Polygon::new(vec![b, l, rr], c.filled())))
-                        .map_err(|e| Error::msg(format!("{e:?}")))?;
-                }
-            }
-            chart
-                .draw_series(mine.iter().enumerate().map(|(k, p)| {
-                    Circle::new(
-                        (p.nhsic_x, p.nhsic_y),
-                        3,
-                        progress_color(k as f64 / n).filled(),
-                    )
-                }))
-                .map_err(|e| Error::msg(format!("{e:?}")))?;
+            plane_panel(&cells[r * stages + (s - 1)], run, s, (x0, x1, y0, y1))?;
         }
     }
-    root.present().map_err(|e| Error::msg(format!("{e:?}")))?;
+    root.present().map_err(draw_err)?;
     Ok(())
 }
 
@@ -214,8 +231,7 @@ fn draw_probes<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, runs: &[RunData
 where
     DB::ErrorType: 'static,
 {
-    root.fill(&WHITE)
-        .map_err(|e| Error::msg(format!("{e:?}")))?;
+    root.fill(&WHITE).map_err(draw_err)?;
     let stages = runs
         .iter()
         .flat_map(|r| r.probes.iter().map(|p| p.stage))
@@ -242,7 +258,7 @@ where
         .x_label_area_size(40)
         .y_label_area_size(56)
         .build_cartesian_2d(0.5f64..stages as f64 + 0.5, y0..1.0f64)
-        .map_err(|e| Error::msg(format!("{e:?}")))?;
+        .map_err(draw_err)?;
     let names: Vec<String> = (1..=stages)
         .map(|s| {
             runs.iter()
@@ -267,7 +283,7 @@ where
         .y_desc("probe accuracy")
         .label_style(("sans-serif", 12))
         .draw()
-        .map_err(|e| Error::msg(format!("{e:?}")))?;
+        .map_err(draw_err)?;
     for (r, run) in runs.iter().enumerate() {
         let c = RUN_COLORS[r % RUN_COLORS.len()];
         let test: Vec<(f64, f64)> = run
@@ -282,23 +298,23 @@ where
             .collect();
         chart
             .draw_series(LineSeries::new(test.clone(), c.stroke_width(2)))
-            .map_err(|e| Error::msg(format!("{e:?}")))?
+            .map_err(draw_err)?
             .label(format!("{} test", run.label))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
         chart
             .draw_series(test.iter().map(|&p| Circle::new(p, 4, c.filled())))
-            .map_err(|e| Error::msg(format!("{e:?}")))?;
+            .map_err(draw_err)?;
         let light = c.mix(0.5);
         chart
             .draw_series(LineSeries::new(train.clone(), light.stroke_width(1)))
-            .map_err(|e| Error::msg(format!("{e:?}")))?
+            .map_err(draw_err)?
             .label(format!("{} train", run.label))
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 18, y)], light.stroke_width(1))
             });
         chart
             .draw_series(train.iter().map(|&p| Circle::new(p, 4, c.stroke_width(1))))
-            .map_err(|e| Error::msg(format!("{e:?}")))?;
+            .map_err(draw_err)?;
     }
     chart
         .configure_series_labels()
@@ -307,13 +323,61 @@ where
         .border_style(BLACK)
         .label_font(("sans-serif", 12))
         .draw()
-        .map_err(|e| Error::msg(format!("{e:?}")))?;
-    root.present().map_err(|e| Error::msg(format!("{e:?}")))?;
+        .map_err(draw_err)?;
+    root.present().map_err(draw_err)?;
     Ok(())
 }
 
 /// The toy example (section 4.2): σ₂/σ₁ of W, nHSIC(X;T1), nHSIC(Y;T1) over training for each
 /// training, and T1 before and after layer-wise training with a linear head.
+/// The toy's T1 before and after training, in the classifier's basis.
+fn toy_snapshots<DB: DrawingBackend>(
+    panel: &DrawingArea<DB, Shift>,
+    t: &infoplane_train::toy::ToyTrace,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let snaps = [t.snapshots.first(), t.snapshots.last()];
+    let all: Vec<[f64; 2]> = snaps
+        .iter()
+        .flatten()
+        .flat_map(|(_, v)| v.iter().copied())
+        .collect();
+    let m = all
+        .iter()
+        .flat_map(|p| [p[0].abs(), p[1].abs()])
+        .fold(1e-6, f64::max)
+        * 1.1;
+    let mut chart = ChartBuilder::on(panel)
+        .caption(
+            format!("T1, {} (start: light, end: dark)", t.training.as_str()),
+            ("sans-serif", 13),
+        )
+        .margin(8)
+        .x_label_area_size(32)
+        .y_label_area_size(48)
+        .build_cartesian_2d(-m..m, -m..m)
+        .map_err(draw_err)?;
+    chart
+        .configure_mesh()
+        .x_desc("classifier direction")
+        .label_style(("sans-serif", 11))
+        .draw()
+        .map_err(draw_err)?;
+    for (k, snap) in snaps.iter().flatten().enumerate() {
+        let light = k == 0;
+        chart
+            .draw_series(snap.1.iter().zip(&t.labels).map(|(p, &l)| {
+                let c = if l == 1 { RUN_COLORS[0] } else { RUN_COLORS[1] };
+                let c = if light { c.mix(0.25) } else { c.mix(1.0) };
+                Circle::new((p[0], p[1]), 2, c.filled())
+            }))
+            .map_err(draw_err)?;
+    }
+    Ok(())
+}
+
 fn draw_toy<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     traces: &[infoplane_train::toy::ToyTrace],
@@ -321,8 +385,7 @@ fn draw_toy<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    let err = |e: &dyn std::fmt::Debug| Error::msg(format!("{e:?}"));
-    root.fill(&WHITE).map_err(|e| err(&e))?;
+    root.fill(&WHITE).map_err(draw_err)?;
     let panels = root.split_evenly((1, 4));
     type Series = fn(&infoplane_train::toy::ToyTrace, usize) -> f64;
     let curves: [(&str, Series); 3] = [
@@ -352,13 +415,13 @@ where
             .x_label_area_size(32)
             .y_label_area_size(48)
             .build_cartesian_2d(0f64..steps, (lo - pad)..(hi + pad))
-            .map_err(|e| err(&e))?;
+            .map_err(draw_err)?;
         chart
             .configure_mesh()
             .x_desc("step")
             .label_style(("sans-serif", 11))
             .draw()
-            .map_err(|e| err(&e))?;
+            .map_err(draw_err)?;
         for (k, t) in traces.iter().enumerate() {
             let c = RUN_COLORS[k % RUN_COLORS.len()];
             let pts: Vec<(f64, f64)> = (0..t.steps.len())
@@ -366,7 +429,7 @@ where
                 .collect();
             chart
                 .draw_series(LineSeries::new(pts, c.stroke_width(2)))
-                .map_err(|e| err(&e))?
+                .map_err(draw_err)?
                 .label(t.training.as_str())
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
@@ -379,49 +442,13 @@ where
             .border_style(BLACK)
             .label_font(("sans-serif", 11))
             .draw()
-            .map_err(|e| err(&e))?;
+            .map_err(draw_err)?;
     }
     // T1 of the layer-wise, linear-head run: first and last snapshot.
     if let Some(t) = traces.first() {
-        let snaps = [t.snapshots.first(), t.snapshots.last()];
-        let all: Vec<[f64; 2]> = snaps
-            .iter()
-            .flatten()
-            .flat_map(|(_, v)| v.iter().copied())
-            .collect();
-        let m = all
-            .iter()
-            .flat_map(|p| [p[0].abs(), p[1].abs()])
-            .fold(1e-6, f64::max)
-            * 1.1;
-        let mut chart = ChartBuilder::on(&panels[3])
-            .caption(
-                format!("T1, {} (start: light, end: dark)", t.training.as_str()),
-                ("sans-serif", 13),
-            )
-            .margin(8)
-            .x_label_area_size(32)
-            .y_label_area_size(48)
-            .build_cartesian_2d(-m..m, -m..m)
-            .map_err(|e| err(&e))?;
-        chart
-            .configure_mesh()
-            .x_desc("classifier direction")
-            .label_style(("sans-serif", 11))
-            .draw()
-            .map_err(|e| err(&e))?;
-        for (k, snap) in snaps.iter().flatten().enumerate() {
-            let light = k == 0;
-            chart
-                .draw_series(snap.1.iter().zip(&t.labels).map(|(p, &l)| {
-                    let c = if l == 1 { RUN_COLORS[0] } else { RUN_COLORS[1] };
-                    let c = if light { c.mix(0.25) } else { c.mix(1.0) };
-                    Circle::new((p[0], p[1]), 2, c.filled())
-                }))
-                .map_err(|e| err(&e))?;
-        }
+        toy_snapshots(&panels[3], t)?;
     }
-    root.present().map_err(|e| err(&e))?;
+    root.present().map_err(draw_err)?;
     Ok(())
 }
 

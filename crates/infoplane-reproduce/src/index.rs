@@ -29,6 +29,72 @@ fn summaries(results: &Path, names: &[String]) -> Vec<(String, serde_json::Value
     out
 }
 
+/// One artifact's section of both index files.
+fn artifact_section(
+    results: &Path,
+    name: &str,
+    v: &serde_json::Value,
+    md: &mut String,
+    html: &mut String,
+) {
+    let title = v["title"].as_str().unwrap_or(name);
+    let scale_note = v["scale_note"].as_str().unwrap_or("");
+    let _ = writeln!(
+        md,
+        "- [{name}]({name}/report.md): {title} — {} scale; {scale_note}",
+        v["scale"].as_str().unwrap_or("quick")
+    );
+    let _ = write!(
+        html,
+        "<h2 id=\"{name}\">{name}: {}</h2><p><b>Scale:</b> {} — {}. <a href=\"{name}/report.md\">report.md</a>, <a href=\"{name}/summary.json\">summary.json</a>, <a href=\"{name}/runs/\">run folders</a>.</p>",
+        html_escape(title),
+        html_escape(v["scale"].as_str().unwrap_or("quick")),
+        html_escape(scale_note)
+    );
+    // Accuracies.
+    if let Some(runs) = v["runs"].as_object() {
+        html.push_str("<table><tr><th>run</th><th>strategy</th><th>test accuracy</th></tr>");
+        for (r, s) in runs {
+            let _ = write!(
+                html,
+                "<tr><td>{}</td><td>{}</td><td>{:.2}%</td></tr>",
+                html_escape(r),
+                html_escape(s["strategy"].as_str().unwrap_or("")),
+                100.0 * s["test_accuracy"].as_f64().unwrap_or(f64::NAN)
+            );
+        }
+        html.push_str("</table>");
+    }
+    // Figures, inline.
+    for f in v["figures"].as_array().into_iter().flatten() {
+        let f = f.as_str().unwrap_or("");
+        if f.ends_with(".svg")
+            && let Ok(svg) = std::fs::read_to_string(results.join(name).join(f))
+        {
+            let body = svg.find("<svg").map(|i| &svg[i..]).unwrap_or(svg.as_str());
+            let _ = write!(
+                html,
+                "<figure>{body}<figcaption>{}</figcaption></figure>",
+                html_escape(f)
+            );
+        }
+    }
+    // Claims with evidence.
+    html.push_str("<ol>");
+    for c in v["claims"].as_array().into_iter().flatten() {
+        let _ = write!(
+            html,
+            "<li><b>{}</b> — “{}” ({}, line {}). {}</li>",
+            html_escape(c["verdict"].as_str().unwrap_or("")),
+            html_escape(c["quote"].as_str().unwrap_or("")),
+            html_escape(c["setting"].as_str().unwrap_or("")),
+            c["paper_line"],
+            html_escape(c["evidence"].as_str().unwrap_or(""))
+        );
+    }
+    html.push_str("</ol>");
+}
+
 /// Writes both index files over the artifacts `names` (those with a summary).
 pub fn write(results: &Path, names: &[String]) -> Result<()> {
     let all = summaries(results, names);
@@ -71,62 +137,7 @@ pub fn write(results: &Path, names: &[String]) -> Result<()> {
     html.push_str("</table>");
     let _ = writeln!(md, "\n## Artifacts\n");
     for (name, v) in &all {
-        let title = v["title"].as_str().unwrap_or(name);
-        let scale_note = v["scale_note"].as_str().unwrap_or("");
-        let _ = writeln!(
-            md,
-            "- [{name}]({name}/report.md): {title} — {} scale; {scale_note}",
-            v["scale"].as_str().unwrap_or("quick")
-        );
-        let _ = write!(
-            html,
-            "<h2 id=\"{name}\">{name}: {}</h2><p><b>Scale:</b> {} — {}. <a href=\"{name}/report.md\">report.md</a>, <a href=\"{name}/summary.json\">summary.json</a>, <a href=\"{name}/runs/\">run folders</a>.</p>",
-            html_escape(title),
-            html_escape(v["scale"].as_str().unwrap_or("quick")),
-            html_escape(scale_note)
-        );
-        // Accuracies.
-        if let Some(runs) = v["runs"].as_object() {
-            html.push_str("<table><tr><th>run</th><th>strategy</th><th>test accuracy</th></tr>");
-            for (r, s) in runs {
-                let _ = write!(
-                    html,
-                    "<tr><td>{}</td><td>{}</td><td>{:.2}%</td></tr>",
-                    html_escape(r),
-                    html_escape(s["strategy"].as_str().unwrap_or("")),
-                    100.0 * s["test_accuracy"].as_f64().unwrap_or(f64::NAN)
-                );
-            }
-            html.push_str("</table>");
-        }
-        // Figures, inline.
-        for f in v["figures"].as_array().into_iter().flatten() {
-            let f = f.as_str().unwrap_or("");
-            if f.ends_with(".svg")
-                && let Ok(svg) = std::fs::read_to_string(results.join(name).join(f))
-            {
-                let body = svg.find("<svg").map(|i| &svg[i..]).unwrap_or(svg.as_str());
-                let _ = write!(
-                    html,
-                    "<figure>{body}<figcaption>{}</figcaption></figure>",
-                    html_escape(f)
-                );
-            }
-        }
-        // Claims with evidence.
-        html.push_str("<ol>");
-        for c in v["claims"].as_array().into_iter().flatten() {
-            let _ = write!(
-                html,
-                "<li><b>{}</b> — “{}” ({}, line {}). {}</li>",
-                html_escape(c["verdict"].as_str().unwrap_or("")),
-                html_escape(c["quote"].as_str().unwrap_or("")),
-                html_escape(c["setting"].as_str().unwrap_or("")),
-                c["paper_line"],
-                html_escape(c["evidence"].as_str().unwrap_or(""))
-            );
-        }
-        html.push_str("</ol>");
+        artifact_section(results, name, v, &mut md, &mut html);
     }
     html.push_str("</body></html>\n");
     std::fs::create_dir_all(results).with_context(|| format!("creating {}", results.display()))?;

@@ -352,6 +352,44 @@ fn readings(plan: &Plan, c: &Collected) -> String {
     r
 }
 
+/// Every number of a report: `summary.json`.
+fn summary_json(
+    plan: &Plan,
+    c: &Collected,
+    (backend, failed, wall): (&str, &[(String, String)], f64),
+    findings: &[Finding],
+    files: &[PathBuf],
+) -> serde_json::Value {
+    let a = &plan.artifact;
+    let [ag, di, ns, nc] = tally(findings);
+    let mut runs = serde_json::Map::new();
+    for p in &plan.runs {
+        if let Some(s) = c.evidence.run(&p.name, p.replicate) {
+            let key = if p.replicate == 0 {
+                p.name.clone()
+            } else {
+                format!("{} (seed {})", p.name, p.replicate + 1)
+            };
+            runs.insert(key, run_json(s));
+        }
+    }
+    serde_json::json!({
+        "artifact": a,
+        "title": plan.file.title,
+        "scale": plan.scale.as_str(),
+        "scale_note": plan.note,
+        "backend": backend,
+        "wall_seconds": wall,
+        "runs": runs,
+        "run_dirs": plan.runs.iter().map(|p| serde_json::json!({"run": p.name, "seed": p.config().seed, "dir": p.dir})).collect::<Vec<_>>(),
+        "missing": c.missing,
+        "unfinished": c.unfinished.iter().chain(failed).map(|(n, w)| serde_json::json!({"run": n, "why": w})).collect::<Vec<_>>(),
+        "claims": findings.iter().map(finding_json).collect::<Vec<_>>(),
+        "tally": {"agree": ag, "disagree": di, "not_shown": ns, "not_comparable": nc},
+        "figures": files.iter().map(|f| f.file_name().unwrap_or_default().to_string_lossy().into_owned()).collect::<Vec<_>>(),
+    })
+}
+
 /// Writes `report.md`, the figures and `summary.json` of a plan's collected runs into
 /// `out`; returns the findings.
 pub fn write_report(
@@ -438,32 +476,7 @@ pub fn write_report(
             let _ = writeln!(r, "- `{n}`: {why}");
         }
     }
-    let mut runs = serde_json::Map::new();
-    for p in &plan.runs {
-        if let Some(s) = c.evidence.run(&p.name, p.replicate) {
-            let key = if p.replicate == 0 {
-                p.name.clone()
-            } else {
-                format!("{} (seed {})", p.name, p.replicate + 1)
-            };
-            runs.insert(key, run_json(s));
-        }
-    }
-    let summary = serde_json::json!({
-        "artifact": a,
-        "title": plan.file.title,
-        "scale": plan.scale.as_str(),
-        "scale_note": plan.note,
-        "backend": backend,
-        "wall_seconds": wall,
-        "runs": runs,
-        "run_dirs": plan.runs.iter().map(|p| serde_json::json!({"run": p.name, "seed": p.config().seed, "dir": p.dir})).collect::<Vec<_>>(),
-        "missing": c.missing,
-        "unfinished": c.unfinished.iter().chain(failed).map(|(n, w)| serde_json::json!({"run": n, "why": w})).collect::<Vec<_>>(),
-        "claims": findings.iter().map(finding_json).collect::<Vec<_>>(),
-        "tally": {"agree": ag, "disagree": di, "not_shown": ns, "not_comparable": nc},
-        "figures": files.iter().map(|f| f.file_name().unwrap_or_default().to_string_lossy().into_owned()).collect::<Vec<_>>(),
-    });
+    let summary = summary_json(plan, c, (backend, failed, wall), &findings, &files);
     write_atomic(
         &out.join("summary.json"),
         &serde_json::to_string_pretty(&summary)?,

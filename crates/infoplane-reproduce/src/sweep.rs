@@ -83,6 +83,34 @@ fn job_line(a: &PlanArgs, out: &Path, r: &PlannedRun) -> String {
     )
 }
 
+/// The Slurm array script: one task per line of a job list.
+fn slurm_script(a: &PlanArgs, out: &Path, n_first: usize, n_after: usize) -> String {
+    let mut sb = String::from("#!/bin/bash\n");
+    let _ = writeln!(sb, "#SBATCH --job-name=infoplane-{}", a.artifact);
+    let _ = writeln!(
+        sb,
+        "#SBATCH --output={}/logs/slurm-%A_%a.out",
+        out.display()
+    );
+    for o in &a.slurm {
+        let _ = writeln!(sb, "#SBATCH {o}");
+    }
+    let _ = writeln!(
+        sb,
+        "# One task per line of a job list (default jobs.txt):\n#   sbatch --array=1-{n_first} {out}/slurm.sbatch\n{}# Then the collection:\n#   infoplane sweep collect {out}\nJOBS=${{JOBS:-{out}/jobs.txt}}\nline=$(sed -n \"${{SLURM_ARRAY_TASK_ID}}p\" \"$JOBS\")\n[ -n \"$line\" ] || {{ echo \"no line $SLURM_ARRAY_TASK_ID in $JOBS\" >&2; exit 1; }}\nexec bash -c \"$line\"",
+        if n_after > 0 {
+            format!(
+                "# Runs that retrain another run go after the first array:\n#   JOBS={out}/jobs-after.txt sbatch --dependency=afterok:<first array's job id> --array=1-{n_after} {out}/slurm.sbatch\n",
+                out = out.display()
+            )
+        } else {
+            String::new()
+        },
+        out = out.display()
+    );
+    sb
+}
+
 /// Writes the plan folder; returns what to tell the user.
 pub fn plan_cmd(a: &PlanArgs) -> Result<String> {
     let root = repo_root();
@@ -130,29 +158,7 @@ pub fn plan_cmd(a: &PlanArgs) -> Result<String> {
     if n_after > 0 {
         std::fs::write(out.join("jobs-after.txt"), &after).context("writing jobs-after.txt")?;
     }
-    let mut sb = String::from("#!/bin/bash\n");
-    let _ = writeln!(sb, "#SBATCH --job-name=infoplane-{}", a.artifact);
-    let _ = writeln!(
-        sb,
-        "#SBATCH --output={}/logs/slurm-%A_%a.out",
-        out.display()
-    );
-    for o in &a.slurm {
-        let _ = writeln!(sb, "#SBATCH {o}");
-    }
-    let _ = writeln!(
-        sb,
-        "# One task per line of a job list (default jobs.txt):\n#   sbatch --array=1-{n_first} {out}/slurm.sbatch\n{}# Then the collection:\n#   infoplane sweep collect {out}\nJOBS=${{JOBS:-{out}/jobs.txt}}\nline=$(sed -n \"${{SLURM_ARRAY_TASK_ID}}p\" \"$JOBS\")\n[ -n \"$line\" ] || {{ echo \"no line $SLURM_ARRAY_TASK_ID in $JOBS\" >&2; exit 1; }}\nexec bash -c \"$line\"",
-        if n_after > 0 {
-            format!(
-                "# Runs that retrain another run go after the first array:\n#   JOBS={out}/jobs-after.txt sbatch --dependency=afterok:<first array's job id> --array=1-{n_after} {out}/slurm.sbatch\n",
-                out = out.display()
-            )
-        } else {
-            String::new()
-        },
-        out = out.display()
-    );
+    let sb = slurm_script(a, &out, n_first, n_after);
     std::fs::write(out.join("slurm.sbatch"), sb).context("writing slurm.sbatch")?;
     let plan_json = serde_json::json!({
         "artifact": a.artifact,

@@ -2,7 +2,7 @@
 //! host from our own seeded generator ([`infoplane_data::Rng`]) and loaded onto the device, so
 //! one config starts from identical weights on flex, tch or wgpu.
 //!
-//! The distributions are PyTorch's defaults (the paper's runs used them; REFERENCE.md):
+//! The distributions are PyTorch's defaults (the paper's runs used them; docs/paper-settings.md):
 //!
 //! | module (burn type) | parameter | distribution |
 //! |---|---|---|

@@ -1,6 +1,6 @@
 //! Every loss of the paper's training methods as a pure function: tensors in, a scalar tensor
 //! (shape `[1]`) out. Each cites its formula and source (appendix B.2 of the paper, and the
-//! reference code it follows where the paper's formula was lost; REFERENCE.md).
+//! reference code it follows where the paper's formula was lost; docs/paper-settings.md).
 
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::activation::{log_softmax, softmax, softplus};

@@ -176,6 +176,57 @@ pub trait HasModel: Module {
     ) -> Self;
 }
 
+/// Implements [`HasModel`] for a strategy's network struct whose backbone is its `model`
+/// field: `has_model!(LayerwiseNet)` (generic over the stage type) or
+/// `has_model!(FfNet, Block)` (for one stage type).
+#[macro_export]
+macro_rules! has_model {
+    ($net:ident) => {
+        impl<S: infoplane_models::Stage> $crate::strategy::HasModel for $net<S> {
+            type Stage = S;
+            fn model(&self) -> &infoplane_models::StagedModel<S> {
+                &self.model
+            }
+            fn map_model(
+                mut self,
+                f: impl FnOnce(infoplane_models::StagedModel<S>) -> infoplane_models::StagedModel<S>,
+            ) -> Self {
+                self.model = f(self.model);
+                self
+            }
+        }
+    };
+    ($net:ident, $stage:ty) => {
+        impl $crate::strategy::HasModel for $net {
+            type Stage = $stage;
+            fn model(&self) -> &infoplane_models::StagedModel<$stage> {
+                &self.model
+            }
+            fn map_model(
+                mut self,
+                f: impl FnOnce(infoplane_models::StagedModel<$stage>) -> infoplane_models::StagedModel<$stage>,
+            ) -> Self {
+                self.model = f(self.model);
+                self
+            }
+        }
+    };
+}
+
+/// The two accessors of [`Strategy`] that return what a strategy checkpoints, when that is
+/// its `trainee` field.
+#[macro_export]
+macro_rules! checkpointed_by_trainee {
+    () => {
+        fn state(&self) -> &dyn $crate::strategy::Checkpointed {
+            &self.trainee
+        }
+        fn state_mut(&mut self) -> &mut dyn $crate::strategy::Checkpointed {
+            &mut self.trainee
+        }
+    };
+}
+
 fn ckpt_err(path: &Path, e: impl std::fmt::Debug) -> TrainError {
     TrainError::Checkpoint {
         path: path.into(),

@@ -204,6 +204,37 @@ pub fn singular_values_2x2(w: [f64; 4]) -> [f64; 2] {
     ]
 }
 
+/// T1's points rotated so that the x-axis is the linear classifier's direction (layer-wise,
+/// linear head) or W's main output direction (the others).
+fn in_classifier_basis(
+    training: ToyTraining,
+    m: &ToyModel,
+    wm: [f64; 4],
+    tv: &[f32],
+) -> Vec<[f64; 2]> {
+    let dir = if training == ToyTraining::LayerwiseLinear {
+        let a: Vec<f32> = m.head1.weight.val().try_into_vec_as::<f32>().expect("f");
+        [a[0] as f64, a[1] as f64]
+    } else {
+        // First left singular vector of W from W Wᵀ's leading eigenvector.
+        let (p, q, r) = (
+            wm[0] * wm[0] + wm[1] * wm[1],
+            wm[0] * wm[2] + wm[1] * wm[3],
+            wm[2] * wm[2] + wm[3] * wm[3],
+        );
+        let theta = 0.5 * (2.0 * q).atan2(p - r);
+        [theta.cos(), theta.sin()]
+    };
+    let norm = (dir[0] * dir[0] + dir[1] * dir[1]).sqrt().max(1e-12);
+    let (c, s) = (dir[0] / norm, dir[1] / norm);
+    tv.chunks(2)
+        .map(|p| {
+            let (u, v) = (p[0] as f64, p[1] as f64);
+            [c * u + s * v, -s * u + c * v]
+        })
+        .collect()
+}
+
 /// Trains the toy's first layer one way and records its trace.
 pub fn run_toy(cfg: &ToyConfig, training: ToyTraining) -> Result<ToyTrace> {
     let device = Device::flex().autodiff();
@@ -270,30 +301,9 @@ pub fn run_toy(cfg: &ToyConfig, training: ToyTraining) -> Result<ToyTrace> {
             trace.nhsic_y.push(ny);
             trace.accuracy.push(correct as f64 / n as f64);
             if snapshot_at.contains(&step) {
-                // The x-axis: the linear classifier's direction, or W's main output direction.
-                let dir = if training == ToyTraining::LayerwiseLinear {
-                    let a: Vec<f32> = m.head1.weight.val().try_into_vec_as::<f32>().expect("f");
-                    [a[0] as f64, a[1] as f64]
-                } else {
-                    // First left singular vector of W from W Wᵀ's leading eigenvector.
-                    let (p, q, r) = (
-                        wm[0] * wm[0] + wm[1] * wm[1],
-                        wm[0] * wm[2] + wm[1] * wm[3],
-                        wm[2] * wm[2] + wm[3] * wm[3],
-                    );
-                    let theta = 0.5 * (2.0 * q).atan2(p - r);
-                    [theta.cos(), theta.sin()]
-                };
-                let norm = (dir[0] * dir[0] + dir[1] * dir[1]).sqrt().max(1e-12);
-                let (c, s) = (dir[0] / norm, dir[1] / norm);
-                let pts = tv
-                    .chunks(2)
-                    .map(|p| {
-                        let (u, v) = (p[0] as f64, p[1] as f64);
-                        [c * u + s * v, -s * u + c * v]
-                    })
-                    .collect();
-                trace.snapshots.push((step, pts));
+                trace
+                    .snapshots
+                    .push((step, in_classifier_basis(training, &m, wm, &tv)));
             }
             let _ = &plain;
         }

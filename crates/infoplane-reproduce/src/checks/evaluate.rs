@@ -29,6 +29,15 @@ fn which(series: SeriesSel) -> Vec<Which> {
     }
 }
 
+/// The one series a comparison reads: `x` or `y`, else `default`.
+fn which_one(series: SeriesSel, default: Which) -> Which {
+    match series {
+        SeriesSel::X => Which::X,
+        SeriesSel::Y => Which::Y,
+        _ => default,
+    }
+}
+
 fn verdict_line(what: &str, k: usize, n: usize, count: Count, detail: &[String]) -> String {
     format!(
         "{what}: {k} of {n} (asked: {}). {}",
@@ -146,11 +155,7 @@ pub(super) fn plane_compare(
     count: Count,
 ) -> Result<Outcome, String> {
     let (sa, sb) = (select(a, stages)?, select(b, stages)?);
-    let w = if series == SeriesSel::X {
-        Which::X
-    } else {
-        Which::Y
-    };
+    let w = which_one(series, Which::Y);
     let mut k = 0;
     let mut detail = Vec::new();
     for (x, y) in sa.iter().zip(&sb) {
@@ -457,11 +462,7 @@ pub(super) fn slower(
     count: Count,
 ) -> Result<Outcome, String> {
     let (sa, sb) = (select(a, stages)?, select(b, stages)?);
-    let w = if series == SeriesSel::Y {
-        Which::Y
-    } else {
-        Which::X
-    };
+    let w = which_one(series, Which::X);
     let mut k = 0;
     let mut detail = Vec::new();
     for (x, y) in sa.iter().zip(&sb) {

@@ -529,6 +529,14 @@ impl Requirement {
 
     /// Evaluates replicate `k`; `Err` names a run that is missing.
     pub fn evaluate(&self, ev: &Evidence, k: usize) -> Result<Outcome, String> {
+        if self.reads_planes() {
+            self.evaluate_planes(ev, k)
+        } else {
+            self.evaluate_others(ev, k)
+        }
+    }
+
+    fn evaluate_planes(&self, ev: &Evidence, k: usize) -> Result<Outcome, String> {
         use Requirement::*;
         use evaluate::*;
         let get = |n: &str| ev.run(n, k).ok_or_else(|| n.to_string());
@@ -563,6 +571,23 @@ impl Requirement {
                 stages,
                 count,
             } => alike((a, get(a)?), (b, get(b)?), stages, *count),
+            Slower {
+                a,
+                b,
+                series,
+                stages,
+                count,
+            } => slower((a, get(a)?), (b, get(b)?), *series, stages, *count),
+            Closer { a, b, reference } => Ok(closer((a, get(a)?), (b, get(b)?), get(reference)?)),
+            _ => unreachable!("not a plane test"),
+        }
+    }
+
+    fn evaluate_others(&self, ev: &Evidence, k: usize) -> Result<Outcome, String> {
+        use Requirement::*;
+        use evaluate::*;
+        let get = |n: &str| ev.run(n, k).ok_or_else(|| n.to_string());
+        match self {
             Accuracy {
                 pairs,
                 relation,
@@ -601,14 +626,6 @@ impl Requirement {
             Saturation { earlier, than } => {
                 Ok(saturation((earlier, get(earlier)?), (than, get(than)?)))
             }
-            Slower {
-                a,
-                b,
-                series,
-                stages,
-                count,
-            } => slower((a, get(a)?), (b, get(b)?), *series, stages, *count),
-            Closer { a, b, reference } => Ok(closer((a, get(a)?), (b, get(b)?), get(reference)?)),
             RetrainGain {
                 retrained,
                 source,
@@ -627,6 +644,7 @@ impl Requirement {
                 below,
                 above,
             } => rank_collapse(ev, collapsed, kept, *below, *above),
+            _ => unreachable!("a plane test"),
         }
     }
 }

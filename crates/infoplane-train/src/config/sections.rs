@@ -326,7 +326,7 @@ pub struct InfoPlaneConfig {
     /// σ of the label kernel (RBF family only).
     #[serde(default = "d_sigma_y")]
     pub sigma_y: f64,
-    /// Center the label kernel (the authors' newer code does not; see REFERENCE.md).
+    /// Center the label kernel (the authors' newer code does not; see docs/paper-settings.md).
     #[serde(default = "d_true")]
     pub center_y: bool,
     /// Regularization ε.

@@ -14,8 +14,8 @@ use crate::error::{Result, TrainError};
 use crate::init::initialize;
 use crate::losses::{cross_entropy, nt_xent, supcon};
 use crate::strategy::{
-    Checkpointed, Evaluate, HasModel, Phase, Scores, StagedEvaluator, StepReport, Strategy,
-    TrainBatch, Trainee, correct, correct_first,
+    Evaluate, Phase, Scores, StagedEvaluator, StepReport, Strategy, TrainBatch, Trainee, correct,
+    correct_first,
 };
 
 /// The end-to-end loss.
@@ -233,16 +233,7 @@ pub struct E2eNet<S: Stage> {
     pub readout: Option<Head>,
 }
 
-impl<S: Stage> HasModel for E2eNet<S> {
-    type Stage = S;
-    fn model(&self) -> &StagedModel<S> {
-        &self.model
-    }
-    fn map_model(mut self, f: impl FnOnce(StagedModel<S>) -> StagedModel<S>) -> Self {
-        self.model = f(self.model);
-        self
-    }
-}
+crate::has_model!(E2eNet);
 
 pub(crate) fn head_err(e: infoplane_models::ModelError) -> TrainError {
     match e {
@@ -423,11 +414,5 @@ impl<S: Stage> Strategy for EndToEnd<S> {
         ))
     }
 
-    fn state(&self) -> &dyn Checkpointed {
-        &self.trainee
-    }
-
-    fn state_mut(&mut self) -> &mut dyn Checkpointed {
-        &mut self.trainee
-    }
+    crate::checkpointed_by_trainee!();
 }

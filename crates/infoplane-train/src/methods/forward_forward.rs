@@ -41,9 +41,7 @@ use super::{BuildEnv, Method, Params, Schedule, positive};
 use crate::error::{Result, TrainError};
 use crate::init::{initialize, stable_hash};
 use crate::losses::forward_forward;
-use crate::strategy::{
-    Checkpointed, EvalOutput, Evaluate, HasModel, Phase, StepReport, Strategy, TrainBatch, Trainee,
-};
+use crate::strategy::{EvalOutput, Evaluate, Phase, StepReport, Strategy, TrainBatch, Trainee};
 
 /// How labels enter a forward-forward network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -166,16 +164,7 @@ pub struct FfNet {
     pub model: StagedModel<Block>,
 }
 
-impl HasModel for FfNet {
-    type Stage = Block;
-    fn model(&self) -> &StagedModel<Block> {
-        &self.model
-    }
-    fn map_model(mut self, f: impl FnOnce(StagedModel<Block>) -> StagedModel<Block>) -> Self {
-        self.model = f(self.model);
-        self
-    }
-}
+crate::has_model!(FfNet, Block);
 
 impl FfParams {
     /// The strategy over one of the paper's architectures: its hidden stages become the
@@ -491,13 +480,7 @@ impl Strategy for ForwardForward {
         })
     }
 
-    fn state(&self) -> &dyn Checkpointed {
-        &self.trainee
-    }
-
-    fn state_mut(&mut self) -> &mut dyn Checkpointed {
-        &mut self.trainee
-    }
+    crate::checkpointed_by_trainee!();
 }
 
 fn add(a: Repr, b: Repr) -> Repr {

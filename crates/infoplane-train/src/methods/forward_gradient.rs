@@ -20,8 +20,7 @@ use crate::error::{Result, TrainError};
 use crate::init::initialize;
 use crate::jvp::{self, Dual};
 use crate::strategy::{
-    Checkpointed, Evaluate, Phase, Scores, StagedEvaluator, StepReport, Strategy, TrainBatch,
-    Trainee,
+    Evaluate, Phase, Scores, StagedEvaluator, StepReport, Strategy, TrainBatch, Trainee,
 };
 
 fn d_one() -> usize {
@@ -354,11 +353,5 @@ impl Strategy for ForwardGradient {
         ))
     }
 
-    fn state(&self) -> &dyn Checkpointed {
-        &self.trainee
-    }
-
-    fn state_mut(&mut self) -> &mut dyn Checkpointed {
-        &mut self.trainee
-    }
+    crate::checkpointed_by_trainee!();
 }

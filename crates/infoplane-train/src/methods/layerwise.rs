@@ -34,8 +34,8 @@ use crate::losses::{
     SimTarget, cross_entropy, label_similarity, nhsic_term, similarity_matching, supcon,
 };
 use crate::strategy::{
-    Checkpointed, Evaluate, HasModel, Phase, Scores, StagedEvaluator, StepReport, Strategy,
-    TrainBatch, Trainee, correct_first,
+    Evaluate, Phase, Scores, StagedEvaluator, StepReport, Strategy, TrainBatch, Trainee,
+    correct_first,
 };
 
 /// The local loss of layer-wise training.
@@ -330,16 +330,7 @@ pub struct LayerwiseNet<S: Stage> {
     pub readout: Option<Head>,
 }
 
-impl<S: Stage> HasModel for LayerwiseNet<S> {
-    type Stage = S;
-    fn model(&self) -> &StagedModel<S> {
-        &self.model
-    }
-    fn map_model(mut self, f: impl FnOnce(StagedModel<S>) -> StagedModel<S>) -> Self {
-        self.model = f(self.model);
-        self
-    }
-}
+crate::has_model!(LayerwiseNet);
 
 impl LayerwiseParams {
     /// The strategy over any staged model: one auxiliary head per stage (and a readout where
@@ -657,13 +648,7 @@ impl<S: Stage> Strategy for Layerwise<S> {
         ))
     }
 
-    fn state(&self) -> &dyn Checkpointed {
-        &self.trainee
-    }
-
-    fn state_mut(&mut self) -> &mut dyn Checkpointed {
-        &mut self.trainee
-    }
+    crate::checkpointed_by_trainee!();
 }
 
 fn describe<S: Stage>(p: &LayerwiseParams, net: &LayerwiseNet<S>) -> String {

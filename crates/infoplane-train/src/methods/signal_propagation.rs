@@ -22,8 +22,8 @@ use crate::error::{Result, TrainError};
 use crate::init::initialize;
 use crate::losses::{SpTarget, cross_entropy, sp_loss, sp_targets};
 use crate::strategy::{
-    Checkpointed, Evaluate, HasModel, Phase, Scores, StagedEvaluator, StepReport, Strategy,
-    TrainBatch, Trainee, correct_first,
+    Evaluate, Phase, Scores, StagedEvaluator, StepReport, Strategy, TrainBatch, Trainee,
+    correct_first,
 };
 
 /// Hard (top-k) or soft (softmax) targets.
@@ -168,16 +168,7 @@ pub struct SpNet<S: Stage> {
     pub label_path: LabelPath,
 }
 
-impl<S: Stage> HasModel for SpNet<S> {
-    type Stage = S;
-    fn model(&self) -> &StagedModel<S> {
-        &self.model
-    }
-    fn map_model(mut self, f: impl FnOnce(StagedModel<S>) -> StagedModel<S>) -> Self {
-        self.model = f(self.model);
-        self
-    }
-}
+crate::has_model!(SpNet);
 
 impl SpParams {
     /// The strategy over any staged model.
@@ -304,11 +295,5 @@ impl<S: Stage> Strategy for SignalPropagation<S> {
         ))
     }
 
-    fn state(&self) -> &dyn Checkpointed {
-        &self.trainee
-    }
-
-    fn state_mut(&mut self) -> &mut dyn Checkpointed {
-        &mut self.trainee
-    }
+    crate::checkpointed_by_trainee!();
 }
