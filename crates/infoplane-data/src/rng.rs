@@ -2,6 +2,17 @@
 //!
 //! Our own, so that "same seed, same batches" holds across platforms and dependency
 //! upgrades: the stream is fixed by this file alone.
+//!
+//! Every random stream of a run derives from a seed and what it is for, in one way:
+//! [`Rng::stream`] (`seed`, a purpose in words) or [`Rng::derive`] (`seed`, numeric keys such
+//! as an epoch and a batch index). Nothing adds offsets to seeds.
+
+/// A stable 64-bit hash of a string (FNV-1a): the same on every platform and release.
+pub fn stable_hash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
 
 /// Deterministic generator for shuffling, augmentation and synthetic data.
 #[derive(Debug, Clone)]
@@ -40,6 +51,16 @@ impl Rng {
             mixed = splitmix64(&mut s2);
         }
         Rng::new(mixed)
+    }
+
+    /// The stream of `seed` for one purpose ("train subset", "probe 3", …).
+    pub fn stream(seed: u64, purpose: &str) -> Self {
+        Rng::derive(seed, &[stable_hash(purpose)])
+    }
+
+    /// A seed for one purpose, derived from `seed` (for APIs that take a seed).
+    pub fn seed_for(seed: u64, purpose: &str) -> u64 {
+        Rng::stream(seed, purpose).next_u64()
     }
 
     /// The next 64 random bits.

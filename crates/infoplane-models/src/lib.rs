@@ -28,4 +28,4 @@ pub use stage::{
     Stage, TransformerBlock, VitStage,
 };
 pub use staged::{Classifier, StageRole, StagedModel};
-pub use summary::{ModelSummary, StageInfo, count_parameters};
+pub use summary::{ModelSummary, StageInfo, count_batch_norms, count_parameters};

@@ -39,6 +39,33 @@ impl ModuleVisitor for CountParams {
     }
 }
 
+struct CountBatchNorms {
+    last: Option<String>,
+    count: usize,
+}
+
+impl ModuleVisitor for CountBatchNorms {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.last = Some(name.to_string());
+    }
+
+    fn visit_float<const D: usize>(&mut self, _param: &Param<Tensor<D>>) {
+        if self.last.as_deref() == Some("running_mean") {
+            self.count += 1;
+        }
+    }
+}
+
+/// Batch norm layers of a module (their running means).
+pub fn count_batch_norms<M: Module>(m: &M) -> usize {
+    let mut c = CountBatchNorms {
+        last: None,
+        count: 0,
+    };
+    m.visit(&mut c);
+    c.count
+}
+
 /// Trainable parameters of a module, as PyTorch's `parameters()` counts them: burn's
 /// `num_params` also counts batch norm's running statistics, this does not.
 pub fn count_parameters<M: Module>(m: &M) -> usize {

@@ -182,5 +182,6 @@ fn toy_summary(name: &str, t: &ToyTrace) -> RunSummary {
         kernel_convention: None,
         eval_set: None,
         retrained_from: None,
+        calibration: None,
     }
 }

@@ -139,6 +139,12 @@ pub fn settings_lines(configs: &[&TrainConfig], runs: &[&RunSummary], backend: &
         r,
         "- Evaluation mode: test accuracy, information planes and probes see the model with batch norm's running statistics and without dropout (training uses batch statistics and dropout, where the model has them)."
     );
+    if let Some(c) = runs.iter().find_map(|s| s.calibration.as_ref()) {
+        let _ = writeln!(
+            r,
+            "- Before training: {c}, so that the first point of the information plane is not read with running statistics at their initial values (mean 0, variance 1)."
+        );
+    }
     if let Some(s) = runs.first().filter(|_| c.infoplane.enabled) {
         let _ = writeln!(
             r,

@@ -30,12 +30,7 @@ pub struct InitReport {
     pub kept: usize,
 }
 
-/// A stable 64-bit hash of a string (FNV-1a): the same on every platform and release.
-pub fn stable_hash(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
+pub use infoplane_data::rng::stable_hash;
 
 enum Dist {
     Uniform(f64),

@@ -137,7 +137,10 @@ pub fn default_observers(spec: &RunSpec<'_>, data: &Dataset, run_dir: &Path) -> 
     }
     if spec.probe.enabled {
         let train_split = match spec.probe.limit_train {
-            Some(n) => data.train.subset(n, spec.seed.wrapping_add(3)),
+            Some(n) => data.train.subset(
+                n,
+                infoplane_data::Rng::seed_for(spec.data.subset_seed, "probe subset"),
+            ),
             None => data.train.clone(),
         };
         observers.push(Box::new(ProbeObserver::new(
@@ -266,6 +269,12 @@ pub fn run_with(
                 .then(|| spec.infoplane.settings().describe()),
             eval_set,
             retrained_from: spec.retrained_from.clone(),
+            calibration: (strategy.state().batch_norms() > 0).then(|| {
+                format!(
+                    "batch norm's running statistics estimated before the first measurement from {} training batches (forward passes in training mode, no weight update)",
+                    crate::train_loop::CALIBRATION_BATCHES
+                )
+            }),
         }
     };
     let pipeline = spec.data.pipeline();
@@ -308,7 +317,7 @@ pub fn run(
     opts: &RunOptions,
 ) -> Result<RunSummary> {
     let c = cfg.config();
-    let data = c.data.load(c.seed)?;
+    let data = c.data.load()?;
     let mut strategy = build_strategy(cfg, &data, &device.clone().autodiff())?;
     run_with(
         &RunSpec::of(cfg),

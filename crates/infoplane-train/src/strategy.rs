@@ -125,6 +125,13 @@ pub trait Checkpointed {
     fn load(&mut self, dir: &Path) -> Result<()>;
     /// Trainable parameters.
     fn num_params(&self) -> usize;
+    /// Batch norm layers of the network.
+    fn batch_norms(&self) -> usize {
+        0
+    }
+    /// One forward pass of the backbone in training mode, no gradient step: batch norm's
+    /// running statistics move towards `x`'s (the calibration before the first measurement).
+    fn forward_train(&self, _x: Tensor<4>) {}
 }
 
 /// A way of training a network.
@@ -327,6 +334,14 @@ impl<N: HasModel> Checkpointed for Trainee<N> {
 
     fn num_params(&self) -> usize {
         infoplane_models::count_parameters(self.net())
+    }
+
+    fn batch_norms(&self) -> usize {
+        infoplane_models::count_batch_norms(self.net().model())
+    }
+
+    fn forward_train(&self, x: Tensor<4>) {
+        let _ = self.net().model().forward_all(x);
     }
 }
 

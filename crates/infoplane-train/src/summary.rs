@@ -91,6 +91,10 @@ pub struct RunSummary {
     /// The run a retraining started from (its directory) and the stages kept.
     #[serde(default)]
     pub retrained_from: Option<(PathBuf, usize)>,
+    /// How batch norm's running statistics were set before the first measurement (models
+    /// with batch norm).
+    #[serde(default)]
+    pub calibration: Option<String>,
 }
 
 /// What the run was, in words, for the summary.
@@ -118,6 +122,8 @@ pub struct Descriptions {
     pub eval_set: Option<String>,
     /// The source run and stages kept (retraining).
     pub retrained_from: Option<(PathBuf, usize)>,
+    /// Batch norm calibration, in words.
+    pub calibration: Option<String>,
 }
 
 fn stage_summary(
@@ -197,6 +203,7 @@ pub fn summarize(run_dir: &Path, wall_seconds: f64, d: &Descriptions) -> Result<
         kernel_convention: d.kernel_convention.clone(),
         eval_set: d.eval_set.clone(),
         retrained_from: d.retrained_from.clone(),
+        calibration: d.calibration.clone(),
     })
 }
 

@@ -153,6 +153,7 @@ impl TrainConfig {
                 data_dir: None,
                 limit_train: None,
                 limit_test: None,
+                subset_seed: 0,
                 pad_to: None,
                 augment: AugmentKind::None,
             },

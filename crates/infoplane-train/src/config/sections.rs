@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use burn::optim::ModuleOptimizer;
 use infoplane_data::{
-    Augment, Dataset, DatasetName, Locator, Normalization, Pipeline, SupConAugment,
+    Augment, Dataset, DatasetName, Locator, Normalization, Pipeline, Rng, SupConAugment,
 };
 use infoplane_hsic::{Kernel, KernelKind, PlaneSettings};
 use serde::{Deserialize, Serialize};
@@ -120,12 +120,17 @@ pub struct DataConfig {
     /// Directory holding the dataset's files (otherwise the standard search).
     #[serde(default)]
     pub data_dir: Option<PathBuf>,
-    /// Use at most this many training samples (seeded subset).
+    /// Use at most this many training samples (a subset drawn with `subset_seed`).
     #[serde(default)]
     pub limit_train: Option<usize>,
-    /// Use at most this many test samples (seeded subset).
+    /// Use at most this many test samples (a subset drawn with `subset_seed`).
     #[serde(default)]
     pub limit_test: Option<usize>,
+    /// Seed of the data subsets (`limit_train`, `limit_test`, the probes' `limit_train`),
+    /// independent of the training seed: runs that differ only in `seed` train and are
+    /// measured on the same samples.
+    #[serde(default)]
+    pub subset_seed: u64,
     /// Zero-pad images to this size (e.g. 32 for 28x28 data and VGG11).
     #[serde(default)]
     pub pad_to: Option<usize>,
@@ -144,15 +149,19 @@ impl DataConfig {
         }
     }
 
-    /// Loads the dataset and applies the limits (seeded subsets).
-    pub fn load(&self, seed: u64) -> Result<Dataset> {
+    /// Loads the dataset and applies the limits (subsets drawn with `subset_seed`).
+    pub fn load(&self) -> Result<Dataset> {
         let mut data =
             infoplane_data::load(self.dataset, &Locator::standard(self.data_dir.clone()))?;
         if let Some(n) = self.limit_train {
-            data.train = data.train.subset(n, seed);
+            data.train = data
+                .train
+                .subset(n, Rng::seed_for(self.subset_seed, "train subset"));
         }
         if let Some(n) = self.limit_test {
-            data.test = data.test.subset(n, seed.wrapping_add(1));
+            data.test = data
+                .test
+                .subset(n, Rng::seed_for(self.subset_seed, "test subset"));
         }
         Ok(data)
     }

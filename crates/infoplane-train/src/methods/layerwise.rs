@@ -11,8 +11,9 @@
 //! on the already computed output is the same as one joint update.
 //!
 //! Sequential: one phase per stage; in phase i stage i (and its head) trains for the phase's
-//! epochs while stages < i are frozen (no gradients; their batch norm keeps training-mode
-//! statistics, as in the authors' code).
+//! epochs while stages < i are frozen (no gradients; a frozen batch norm uses its running
+//! statistics, burn's rule for frozen layers — the authors' code keeps earlier blocks in
+//! training mode).
 //!
 //! Test accuracy: a model ending in class scores under cross-entropy is read at its last
 //! stage; otherwise a linear classifier (the model's own, or a readout added for the purpose)

@@ -169,7 +169,7 @@ impl Observer for ProbeObserver {
                     self.classes,
                     self.cfg.epochs,
                     self.cfg.lr,
-                    self.seed.wrapping_add(i as u64),
+                    Rng::seed_for(self.seed, &format!("probe {i}")),
                 ),
                 ProbeMethod::Ridge => fit_ridge(a, ytr.clone(), b, yte.clone(), self.classes),
             };
