@@ -628,7 +628,7 @@ fn batch_norm_statistics_are_estimated_before_the_first_measurement() {
             .evaluate(eval_x.clone())
             .scores
             .into_data()
-            .to_vec::<f32>()
+            .try_to_vec::<f32>()
             .unwrap()
     };
     let before = seen(strategy.as_ref());
