@@ -168,6 +168,14 @@ impl Head {
                 purpose: "cross-entropy",
                 fix: "cross-entropy through an identity head is not defined (the paper's \"—\"); use linear or mlp",
             }),
+            // A contrastive loss on a feature map reads it average-pooled to at most
+            // `max_features` (the authors' code pools before SupCon even without a head).
+            (HeadKind::Identity, HeadPurpose::Embedding(_)) => {
+                let mut h = empty(kind);
+                let k = pool_kernel(shape, max_features);
+                h.pool = (shape.len() == 3 && k != [1, 1]).then(|| AvgPool2dConfig::new(k).init());
+                Ok(h)
+            }
             (HeadKind::Identity, _) => Ok(empty(kind)),
             (HeadKind::Conv | HeadKind::ConvMlp, HeadPurpose::Similarity) => {
                 let mut h = empty(kind);
@@ -224,9 +232,10 @@ impl Head {
             });
         }
         let Some(fc1) = &self.fc1 else {
-            return match t {
-                Repr::Tokens(_) => Repr::Flat(t.flatten()),
-                other => other,
+            return match (t, &self.pool) {
+                (Repr::Map(m), Some(p)) => Repr::Flat(p.forward(m).flatten::<2>(1, 3)),
+                (t @ Repr::Tokens(_), _) => Repr::Flat(t.flatten()),
+                (other, _) => other,
             };
         };
         let flat = match (t, &self.pool) {

@@ -117,7 +117,8 @@ pub struct FigureSpec {
 
 /// One `[[table]]`: a header and rows of cells. A cell is literal text or a value of a run:
 /// `acc:RUN` (test accuracy), `head:RUN:K` (stage K's head accuracy), `probe:RUN:K` (stage
-/// K's probe test accuracy); runs not finished read "(not run)".
+/// K's probe test accuracy), `kept:RUN` (stages a retraining kept); runs not finished read
+/// "(not run)".
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TableSpec {
@@ -163,6 +164,10 @@ pub struct ExperimentFile {
     /// Position in `reproduce all` (lower first).
     #[serde(default = "d_order")]
     pub order: u32,
+    /// Settings the paper used but whose values are lost, and what we chose instead (each
+    /// report lists them).
+    #[serde(default)]
+    pub chosen: Vec<String>,
     /// Not part of `reproduce all` (the main job).
     #[serde(default)]
     pub standalone: bool,

@@ -256,15 +256,20 @@ fn figures(plan: &Plan, c: &Collected, out: &Path) -> Result<Vec<PathBuf>> {
 
 fn runs_table(plan: &Plan, c: &Collected, failed: &[(String, String)]) -> String {
     let mut r = String::from(
-        "| run | seed | strategy | model | data | epochs | test accuracy | train accuracy | seconds |\n|---|---|---|---|---|---|---|---|---|\n",
+        "| run | seed | strategy | model | data | epochs | test accuracy | last stage's head (test) | train accuracy | seconds |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for p in &plan.runs {
         let cfg = p.config();
         match c.evidence.run(&p.name, p.replicate) {
             Some(s) if s.name == cfg.name => {
+                let head = s
+                    .stages
+                    .last()
+                    .and_then(|st| st.head_test_accuracy)
+                    .map_or("—".into(), pct);
                 let _ = writeln!(
                     r,
-                    "| `{}` | {} | {} | {} | {} | {} | {} | {} | {:.0} |",
+                    "| `{}` | {} | {} | {} | {} | {} | {} | {head} | {} | {:.0} |",
                     p.name,
                     cfg.seed,
                     s.strategy,
@@ -285,7 +290,7 @@ fn runs_table(plan: &Plan, c: &Collected, failed: &[(String, String)]) -> String
                     .unwrap_or_else(|| "not run".into());
                 let _ = writeln!(
                     r,
-                    "| `{}` | {} | {} | {} | {} | — | {why} | — | — |",
+                    "| `{}` | {} | {} | {} | {} | — | {why} | — | — | — |",
                     p.name,
                     cfg.seed,
                     p.cfg.label(),
@@ -423,7 +428,11 @@ pub fn write_report(
         s = plan.scale.as_str()
     );
     let _ = writeln!(r, "**Scale: {}** — {}\n", plan.scale.as_str(), plan.note);
-    let _ = writeln!(r, "## Runs\n\n{}", runs_table(plan, c, failed));
+    let _ = writeln!(
+        r,
+        "## Runs\n\n{}\nLayer-wise runs read their test accuracy from a classifier trained on the detached last representation; the last stage's own auxiliary head is beside it where it classifies.\n",
+        runs_table(plan, c, failed)
+    );
     let _ = writeln!(r, "## Settings\n");
     let finished: Vec<(&TrainConfig, &RunSummary)> = plan
         .runs

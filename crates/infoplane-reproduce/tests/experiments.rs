@@ -14,7 +14,7 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Stages of every run of a plan (forward-forward drops the class-score stage).
+/// Stages of every run of a plan.
 fn stage_counts(p: &infoplane_reproduce::Plan) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
     for r in &p.runs {
@@ -25,11 +25,6 @@ fn stage_counts(p: &infoplane_reproduce::Plan) -> BTreeMap<String, usize> {
         let n = build_model(&checked, shape, &Device::flex())
             .expect("the model builds")
             .num_stages();
-        let n = if checked.config().strategy.kind() == "forward-forward" {
-            n - 1
-        } else {
-            n
-        };
         out.insert(r.name.clone(), n);
     }
     for t in &p.file.toys {
@@ -88,7 +83,7 @@ fn every_claim_figure_and_table_names_runs_and_stages_that_exist() {
             for t in &p.file.tables {
                 for cell in t.rows.iter().flatten() {
                     let parts: Vec<&str> = cell.split(':').collect();
-                    if matches!(parts[0], "acc" | "head" | "probe") && parts.len() > 1 {
+                    if matches!(parts[0], "acc" | "head" | "probe" | "kept") && parts.len() > 1 {
                         let n = stages.get(parts[1]).unwrap_or_else(|| {
                             panic!("{}", where_(&format!("table cell `{cell}`")))
                         });

@@ -89,7 +89,7 @@ impl<'a> RunSpec<'a> {
             retrained_from: c
                 .strategy
                 .params::<RetrainConfig>()
-                .map(|r| (r.source, r.keep)),
+                .and_then(|r| Some((r.source.clone(), r.stages_kept().ok()?))),
         }
     }
 }

@@ -27,9 +27,17 @@ pub struct VggConfig {
     /// Dropout after every block (the reference code's layer-wise blocks use 0.2).
     #[serde(default)]
     pub dropout: f64,
-    /// Two fully connected blocks of 512 (× width) before the classifier, as stages.
+    /// Two fully connected blocks of 512 (× width) before the classifier, as stages (the
+    /// authors' code: E2E VGG's classifier 512–512–512–C, layer-wise VGG's two FC-512 blocks).
     #[serde(default)]
     pub fc_blocks: bool,
+    /// Dropout of the fully connected blocks (default: `dropout`; the authors' E2E VGG 0.5).
+    #[serde(default)]
+    pub fc_dropout: Option<f64>,
+    /// Batch norm in the fully connected blocks (default: `batch_norm`; the authors' E2E VGG
+    /// has none there).
+    #[serde(default)]
+    pub fc_batch_norm: Option<bool>,
     /// Largest number of features an auxiliary head or probe sees.
     #[serde(default = "head_features")]
     pub head_features: usize,
@@ -42,6 +50,8 @@ impl Default for VggConfig {
             width: 1.0,
             dropout: 0.0,
             fc_blocks: false,
+            fc_dropout: None,
+            fc_batch_norm: None,
             head_features: MAX_HEAD_FEATURES,
         }
     }
@@ -119,9 +129,18 @@ impl VggConfig {
                 .collect::<Vec<_>>()
                 .join(", "),
             if self.fc_blocks {
-                ", two FC blocks"
+                format!(
+                    ", two FC-{} blocks ({}dropout {})",
+                    scaled(512, self.width),
+                    if self.fc_batch_norm.unwrap_or(self.batch_norm) {
+                        "batch norm, "
+                    } else {
+                        ""
+                    },
+                    self.fc_dropout.unwrap_or(self.dropout)
+                )
             } else {
-                ""
+                String::new()
             },
             if self.dropout > 0.0 {
                 format!(", dropout {}", self.dropout)
@@ -155,13 +174,15 @@ impl VggConfig {
             // The last map is c x (h/32) x (w/32); the blocks flatten it.
             let flat = cin * (input[1] / 32) * (input[2] / 32);
             let w = scaled(512, self.width);
+            let dropout = self.fc_dropout.unwrap_or(self.dropout);
+            check_dropout(dropout)?;
             for (din, name) in [(flat, "fc1"), (w, "fc2")] {
                 stages.push(Block::Dense(DenseBlock::with(
                     din,
                     w,
                     true,
-                    self.batch_norm,
-                    self.dropout,
+                    self.fc_batch_norm.unwrap_or(self.batch_norm),
+                    dropout,
                     device,
                 )));
                 names.push(name.to_string());

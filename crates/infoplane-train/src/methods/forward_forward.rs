@@ -1,6 +1,6 @@
-//! The forward-forward algorithm (Hinton 2022; the paper's appendix C, table 3) on the hidden
-//! stages of a staged model (the MLP 784-1000-1000-1000-1000 of the authors' code, or LeNet5's
-//! conv1, conv2, fc3, fc4 as a small CNN).
+//! The forward-forward algorithm (Hinton 2022; the paper's appendix C, table 3) on every stage
+//! of a staged model (the MLP 784-1000-1000-1000-1000-10 of the authors' code: five
+//! forward-forward blocks; or LeNet5's conv1, conv2, fc3, fc4, fc5 as a small CNN).
 //!
 //! Each layer's input is L2-normalized per sample (x/(‖x‖ + 1e-4)); for a convolutional layer
 //! the norm is divided by √(H·W), so that the channel vectors have unit mean squared norm over
@@ -146,8 +146,7 @@ impl Params for FfParams {
     fn phases(&self, stages: usize) -> usize {
         match self.schedule {
             Schedule::Simultaneous => 1,
-            // The class-score stage is not a forward-forward layer.
-            Schedule::Sequential => stages.saturating_sub(1).max(1),
+            Schedule::Sequential => stages,
         }
     }
 
@@ -156,8 +155,8 @@ impl Params for FfParams {
     }
 }
 
-/// What forward-forward trains: the hidden stages of a model (the class-score stage and the
-/// classifier have no role in it).
+/// What forward-forward trains: the stages of a model, each a forward-forward layer (a
+/// classifier after the last stage has no role in it).
 #[derive(Module, Debug)]
 pub struct FfNet {
     /// The forward-forward layers.
@@ -167,17 +166,16 @@ pub struct FfNet {
 crate::has_model!(FfNet, Block);
 
 impl FfParams {
-    /// The strategy over one of the paper's architectures: its hidden stages become the
+    /// The strategy over one of the paper's architectures: its stages become the
     /// forward-forward layers. The prototype embedding needs the training data.
     pub fn init(
         &self,
         mut model: StagedModel<Block>,
         env: &BuildEnv<'_>,
     ) -> Result<ForwardForward> {
-        if model.ends_in_logits() && model.num_stages() > 1 {
-            model.stages.pop();
-            model.names.pop();
-        }
+        // Every stage is a forward-forward layer, the class-score one included (the authors'
+        // MLP has five forward-forward blocks, 784-1000-1000-1000-1000-10); a classifier after
+        // the last stage has no role.
         model.classifier = None;
         let prototypes = match self.embedding {
             FfEmbedding::TopLeft => None,

@@ -356,8 +356,10 @@ impl LayerwiseParams {
                 LocalLoss::Sim => Some(HeadPurpose::Similarity),
             };
             let head = match purpose {
-                // An identity head is no module; cross-entropy refuses it (Head::new says so).
-                Some(p) if self.head != HeadKind::Identity || self.loss == LocalLoss::Ce => Some(
+                // The similarity loss reads an identity "head" as the stage output itself; an
+                // identity head of SupCon pools a map to at most `head_features` first;
+                // cross-entropy refuses one (Head::new says so).
+                Some(p) if self.head != HeadKind::Identity || self.loss != LocalLoss::Sim => Some(
                     Head::new(self.head, shape, p, model.head_features, env.device)
                         .map_err(head_err)?,
                 ),

@@ -16,16 +16,77 @@ use crate::error::{Result, TrainError};
 use crate::init::initialize;
 use crate::strategy::{MODEL_FILE, Strategy, Trainee};
 
+/// How many leading stages retraining keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Keep {
+    /// This many (1 ≤ k < number of stages).
+    Stages(usize),
+    /// `"saturation"`: up to the layer where the source run's linear separability saturates —
+    /// the first stage from which its probe test accuracy stays within one point of its best
+    /// (section 2.3: "after the layer where the linear separability starts to saturate").
+    Rule(SaturationRule),
+}
+
+/// The one rule [`Keep::Rule`] names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SaturationRule {
+    /// The saturation layer of the source run's probes.
+    Saturation,
+}
+
+impl Default for Keep {
+    fn default() -> Self {
+        Keep::Stages(0)
+    }
+}
+
 /// The `[strategy]` keys of `kind = "retrain"`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetrainConfig {
-    /// The run directory of the source run (its `config.toml` and `checkpoint/`).
+    /// The run directory of the source run (its `config.toml`, `checkpoint/` and probes).
     #[serde(default)]
     pub source: PathBuf,
-    /// Number of leading stages kept (1 ≤ k < number of stages).
+    /// Leading stages kept: a number, or `"saturation"`.
     #[serde(default)]
-    pub keep: usize,
+    pub keep: Keep,
+}
+
+/// The layer (1-based) from which the probe test accuracy of a finished run stays within one
+/// point of its best, read from its `summary.json`.
+pub fn saturation_layer(run: &Path) -> Result<usize> {
+    let s = crate::summary::read_summary(run)?;
+    let acc: Vec<f64> = s
+        .stages
+        .iter()
+        .map(|st| st.probe_test_accuracy)
+        .collect::<Option<_>>()
+        .ok_or_else(|| {
+            TrainError::value(
+                "strategy.keep",
+                format!(
+                    "\"saturation\" reads the probes of {}, which has none (enable [probe] in the source run)",
+                    run.display()
+                ),
+            )
+        })?;
+    let best = acc.iter().cloned().fold(f64::MIN, f64::max);
+    let k = (0..acc.len())
+        .find(|&k| acc[k..].iter().all(|&a| a >= best - 0.01))
+        .unwrap_or(acc.len() - 1);
+    Ok(k + 1)
+}
+
+impl RetrainConfig {
+    /// The number of stages kept, reading the source run for `"saturation"`.
+    pub fn stages_kept(&self) -> Result<usize> {
+        match self.keep {
+            Keep::Stages(k) => Ok(k),
+            Keep::Rule(SaturationRule::Saturation) => saturation_layer(&self.source),
+        }
+    }
 }
 
 /// Checked parameters of retraining.
@@ -34,7 +95,7 @@ pub struct RetrainParams {
     /// The source run's directory.
     pub source: PathBuf,
     /// Stages kept.
-    pub keep: usize,
+    pub keep: Keep,
 }
 
 impl Method for RetrainConfig {
@@ -43,16 +104,22 @@ impl Method for RetrainConfig {
     const PAPER: &'static str = "table 2";
     const KEYS: &'static [(&'static str, &'static str)] = &[
         ("source", "the finished source run's directory"),
-        ("keep", "stages kept from the source run (k)"),
+        (
+            "keep",
+            "stages kept from the source run: k, or \"saturation\" (up to the layer where its probe accuracy saturates)",
+        ),
     ];
     type Params = RetrainParams;
 
     fn label(&self) -> String {
-        format!("retrain-after-{}", self.keep)
+        match self.keep {
+            Keep::Stages(k) => format!("retrain-after-{k}"),
+            Keep::Rule(_) => "retrain-after-saturation".into(),
+        }
     }
 
     fn check(&self) -> Result<RetrainParams> {
-        if self.keep == 0 {
+        if self.keep == Keep::Stages(0) {
             return Err(TrainError::value(
                 "strategy.keep",
                 "keep at least 1 stage (keep = 0 is plain E2E training)",
@@ -73,7 +140,10 @@ impl Method for RetrainConfig {
 
 impl Params for RetrainParams {
     fn label(&self) -> String {
-        format!("retrain-after-{}", self.keep)
+        match self.keep {
+            Keep::Stages(k) => format!("retrain-after-{k}"),
+            Keep::Rule(_) => "retrain-after-saturation".into(),
+        }
     }
 
     fn build(&self, model: StagedModel<Block>, env: &BuildEnv<'_>) -> Result<Box<dyn Strategy>> {
@@ -115,16 +185,20 @@ impl RetrainParams {
     pub fn init<S: Stage>(&self, model: StagedModel<S>, env: &BuildEnv<'_>) -> Result<EndToEnd<S>> {
         check_source(&self.source, env.config)?;
         let stages = model.num_stages();
-        if self.keep >= stages {
-            return Err(TrainError::value(
-                "strategy.keep",
-                format!(
-                    "{} keeps every stage of the {stages}; keep at most {}",
-                    self.keep,
-                    stages - 1
-                ),
-            ));
-        }
+        let keep = match self.keep {
+            Keep::Stages(k) if k >= stages => {
+                return Err(TrainError::value(
+                    "strategy.keep",
+                    format!(
+                        "{k} keeps every stage of the {stages}; keep at most {}",
+                        stages - 1
+                    ),
+                ));
+            }
+            Keep::Stages(k) => k,
+            // Saturating only at the last layer leaves nothing to retrain: keep all but it.
+            Keep::Rule(_) => saturation_layer(&self.source)?.min(stages - 1),
+        };
         let path = self.source.join("checkpoint").join(MODEL_FILE);
         let source = model
             .clone()
@@ -139,7 +213,7 @@ impl RetrainParams {
             readout: None,
         };
         let (mut net, _) = initialize(net, env.seed, "network");
-        for (i, s) in source.stages.into_iter().take(self.keep).enumerate() {
+        for (i, s) in source.stages.into_iter().take(keep).enumerate() {
             net.model.stages[i] = s;
         }
         Ok(EndToEnd::new(
@@ -147,7 +221,7 @@ impl RetrainParams {
             E2eParams {
                 loss: E2eLoss::Ce,
                 projection: None,
-                frozen_prefix: self.keep,
+                frozen_prefix: keep,
             },
             env.epochs,
         ))

@@ -1,13 +1,15 @@
-//! Signal propagation (Kohan et al. 2023; the paper's table 1 "SP"): a learned label path
-//! turns each one-hot label into a signal shaped like the input (one-hot → linear without bias
-//! (C → c·h·w) → layer norm → ReLU, as in the authors' later code), and the signal travels
-//! through the same stages as the data. Every stage is trained by its own loss, inputs
-//! detached between stages: from the signal s entering the stage, targets T = s·sᵀ/√dim —
-//! each row's top k set to 1 (hard) or its softmax (soft) — and the loss
-//! −(1/n) Σᵢ Σⱼ Tᵢⱼ log softmax(fx·fsᵀ/√dim)ᵢⱼ on the stage's outputs for the data (fx) and
-//! the signal (fs). Data and signal go through a stage in one batch (batch norm sees both);
-//! the label path learns through the first stage's loss. Test accuracy comes from a
-//! classifier trained with cross-entropy on the detached last representation.
+//! Signal propagation (Kohan et al. 2023; the paper's table 1 "SP"), as the authors' code
+//! builds it: separate input blocks for the data and the label. The data's input block is the
+//! model's first stage; the label's is a learned label path (one-hot → linear without bias
+//! (C → the size of the first stage's output) → layer norm → ReLU) whose output s₁ is shaped
+//! like the first stage's output t₁. From then on the signal travels through the same stages
+//! as the data, in separate calls (never one batch-norm batch; the running statistics see
+//! both). Every stage is trained by its own loss, inputs detached between stages: from the
+//! signal s entering the comparison, targets T = s·sᵀ/√dim — each row's top k set to 1 (hard)
+//! or its softmax (soft) — and the loss −(1/n) Σᵢ Σⱼ Tᵢⱼ log softmax(fx·fsᵀ/√dim)ᵢⱼ on the
+//! outputs for the data (fx) and the signal (fs). The first comparison is between the two
+//! input blocks (targets from s₁), so the label path learns through it. Test accuracy comes
+//! from a classifier trained with cross-entropy on the detached last representation.
 
 use burn::module::Module;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
@@ -115,15 +117,15 @@ impl Params for SpParams {
     }
 }
 
-/// The learned label path: one-hot → linear (no bias, C → c·h·w) → layer norm → ReLU, shaped
-/// like the model's input.
+/// The label's input block: one-hot → linear (no bias, C → the size of `shape`) → layer norm
+/// → ReLU, shaped like the first stage's output.
 #[derive(Module, Debug)]
 pub struct LabelPath {
     /// The embedding C → c·h·w.
     pub embed: Linear,
     /// Layer norm over the c·h·w values.
     pub norm: LayerNorm,
-    /// The input shape (c, h, w).
+    /// The per-sample shape of the signal (the first stage's output).
     pub shape: Vec<usize>,
     /// Classes.
     pub classes: usize,
@@ -141,8 +143,8 @@ impl LabelPath {
         }
     }
 
-    /// The signal of each label: `[n]` → `[n, c, h, w]`.
-    pub fn forward(&self, labels: Tensor<1, Int>) -> Tensor<4> {
+    /// The signal of each label: `[n]` → a representation of the per-sample `shape`.
+    pub fn forward(&self, labels: Tensor<1, Int>) -> Repr {
         let n = labels.dims()[0];
         let device = labels.device();
         let idx: Vec<i64> = labels.try_into_vec_as::<i64>().expect("integer labels");
@@ -152,7 +154,11 @@ impl LabelPath {
         }
         let y = Tensor::<2>::from_data(TensorData::new(onehot, [n, self.classes]), &device);
         let s = relu(self.norm.forward(self.embed.forward(y)));
-        s.reshape([n, self.shape[0], self.shape[1], self.shape[2]])
+        match self.shape.as_slice() {
+            [c, h, w] => Repr::Map(s.reshape([n, *c, *h, *w])),
+            [t, d] => Repr::Tokens(s.reshape([n, *t, *d])),
+            _ => Repr::Flat(s),
+        }
     }
 }
 
@@ -178,7 +184,12 @@ impl SpParams {
         env: &BuildEnv<'_>,
     ) -> Result<SignalPropagation<S>> {
         let readout = readout(&model, env)?;
-        let label_path = LabelPath::new(env.classes, &model.input_shape, env.device);
+        let first = model
+            .output_shapes(env.device)
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        let label_path = LabelPath::new(env.classes, &first, env.device);
         let net = SpNet {
             model,
             readout,
@@ -216,26 +227,20 @@ impl<S: Stage> SignalPropagation<S> {
         &self.trainee
     }
 
-    /// Stage `i` on the data and the signal in one batch: (loss, data output, signal output).
-    fn stage_loss(&self, i: usize, inp: Repr, s_in: Repr) -> (Tensor<1>, Repr, Repr) {
+    /// The comparison of a data output `t` with a signal output `ts`, targets from `s_in`.
+    fn compare(&self, t: &Repr, ts: &Repr, s_in: &Repr) -> Tensor<1> {
         let net = self.trainee.net();
-        let m = inp.batch();
-        let both = net
-            .model
-            .forward_stage(i, Repr::cat(vec![inp, s_in.clone()]));
-        let k = both.batch() - m;
-        let (t, ts) = (both.clone().narrow(0, m), both.narrow(m, k));
-        let targets = sp_targets(s_in.flatten(), self.params.target);
+        let targets = sp_targets(s_in.clone().flatten(), self.params.target);
         let fx = net.model.read(t.clone()).flatten();
         let fs = net.model.read(ts.clone()).flatten();
-        (sp_loss(fx, fs, targets), t, ts)
+        sp_loss(fx, fs, targets)
     }
 }
 
 impl<S: Stage> Strategy for SignalPropagation<S> {
     fn describe(&self) -> String {
         format!(
-            "layer-wise signal propagation, {}; data and a learned label signal through each stage, inputs detached between stages; test accuracy from a linear classifier trained with cross-entropy on the detached last representation",
+            "layer-wise signal propagation, {}; separate input blocks for the data (the first stage) and the label (a learned label path), then data and signal through each stage in separate calls, inputs detached between stages; test accuracy from a linear classifier trained with cross-entropy on the detached last representation",
             match self.params.target {
                 SpTarget::Hard(k) => format!("hard top-{k} targets"),
                 SpTarget::Soft => "soft (softmax) targets".into(),
@@ -249,13 +254,23 @@ impl<S: Stage> Strategy for SignalPropagation<S> {
 
     fn step(&mut self, batch: TrainBatch, lr: f64) -> Result<StepReport> {
         let n = batch.samples();
-        let mut input = Repr::Map(batch.x.clone());
-        let mut signal = Repr::Map(self.trainee.net().label_path.forward(batch.y.clone()));
         let mut report = StepReport::default();
-        for i in 0..self.trainee.net().model.num_stages() {
-            // The label path learns through the first stage only.
-            let s_in = if i == 0 { signal } else { signal.detach() };
-            let (loss, t, ts) = self.stage_loss(i, input.detach(), s_in);
+        let stages = self.trainee.net().model.num_stages();
+        let (mut input, mut signal) = (Repr::Map(batch.x.clone()), None::<Repr>);
+        for i in 0..stages {
+            // Data and signal through the stage in separate calls, inputs detached.
+            let (loss, t, ts) = {
+                let net = self.trainee.net();
+                let t = net.model.forward_stage(i, input.detach());
+                let ts = match &signal {
+                    None => net.label_path.forward(batch.y.clone()),
+                    Some(s) => net.model.forward_stage(i, s.clone().detach()),
+                };
+                // Targets from the signal entering the comparison (the label block's own
+                // output at the first one).
+                let s_in = signal.clone().unwrap_or_else(|| ts.clone().detach());
+                (self.compare(&t, &ts, &s_in), t, ts)
+            };
             let value = loss.clone().into_scalar::<f32>();
             if !value.is_finite() {
                 report.loss = value;
@@ -266,7 +281,7 @@ impl<S: Stage> Strategy for SignalPropagation<S> {
             report.stage_losses.push(value);
             report.loss = value;
             input = t.detach();
-            signal = ts.detach();
+            signal = Some(ts.detach());
         }
         let scores = {
             let net = self.trainee.net();
