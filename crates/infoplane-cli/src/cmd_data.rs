@@ -189,3 +189,35 @@ pub fn show(
     );
     Ok(())
 }
+
+/// `data export`: a run's samples after its pipeline, as .npy files.
+pub fn export(config: &Path, out: &Path) -> Result<()> {
+    let cfg = infoplane_train::TrainConfig::from_file(config)?;
+    let data = cfg.data.load()?;
+    let pipe = infoplane_data::Pipeline {
+        augment: infoplane_data::Augment::None,
+        ..cfg.data.pipeline()
+    };
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    for (name, split) in [("train", &data.train), ("test", &data.test)] {
+        let b = infoplane_data::materialize(split, &pipe);
+        let x: Vec<f64> = b.images.iter().map(|&v| v as f64).collect();
+        let y: Vec<f64> = b.labels.iter().map(|&v| v as f64).collect();
+        for (file, shape, values) in [
+            (format!("{name}_x.npy"), b.shape.to_vec(), x),
+            (format!("{name}_y.npy"), vec![b.labels.len()], y),
+        ] {
+            let p = out.join(file);
+            std::fs::write(&p, infoplane_hsic::npy::encode_npy_f64(&shape, &values))
+                .with_context(|| format!("writing {}", p.display()))?;
+        }
+    }
+    println!(
+        "wrote {} training and {} test samples of {} to {}",
+        data.train.len(),
+        data.test.len(),
+        cfg.data.dataset,
+        out.display()
+    );
+    Ok(())
+}

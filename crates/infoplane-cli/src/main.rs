@@ -11,6 +11,7 @@ mod cmd_bench;
 mod cmd_data;
 mod cmd_hsic;
 mod cmd_models;
+mod cmd_read;
 mod cmd_reproduce;
 mod cmd_train;
 mod device;
@@ -114,6 +115,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The reading of runs' information planes by the reports' rules (effect sizes), at the
+    /// end or cut at given epochs.
+    Read(cmd_read::ReadArgs),
     /// Figures from run directories.
     Plot {
         #[command(subcommand)]
@@ -164,6 +168,17 @@ enum DataCommand {
         /// Number of samples.
         #[arg(long, default_value_t = 64)]
         count: usize,
+    },
+    /// The samples a run trains and is tested on, after its pipeline (subsets, padding,
+    /// normalization; no augmentation), as .npy arrays for another framework:
+    /// train_x.npy, train_y.npy, test_x.npy, test_y.npy (float64, n × c × h × w and n).
+    Export {
+        /// The run config whose `[data]` table says which samples.
+        #[arg(long)]
+        config: PathBuf,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -231,6 +246,7 @@ fn run(cli: Cli) -> Result<()> {
                 split,
                 count,
             } => cmd_data::show(&name, data_dir, &split, count, &out),
+            DataCommand::Export { config, out } => cmd_data::export(&config, &out),
         },
         Command::Hsic {
             x,
@@ -284,6 +300,7 @@ fn run(cli: Cli) -> Result<()> {
             let (device, label) = backend.resolve()?;
             cmd_bench::run(&args, &device, &label)
         }
+        Command::Read(a) => cmd_read::run(&a),
         Command::Reproduce(a) => cmd_reproduce::reproduce(&a),
         Command::Sweep { command } => match command {
             SweepCommand::Plan(a) => cmd_reproduce::sweep_plan(&a),
