@@ -61,6 +61,35 @@ impl Pipeline {
         }
     }
 
+    /// Checks the pipeline against samples of `shape` and returns the shape of its output:
+    /// `pad_to` must be at least the image's height and width (padding only enlarges), and one
+    /// padded sample must fit in memory (sizes computed with checked
+    /// arithmetic before anything is allocated; the model's footprint at the configured batch
+    /// is checked where the model is built).
+    pub fn check(&self, shape: [usize; 3]) -> Result<[usize; 3]> {
+        if let Some(s) = self.pad_to {
+            if s < shape[1] || s < shape[2] {
+                return Err(DataError::InvalidOption {
+                    option: "data.pad_to",
+                    reason: format!(
+                        "{s} is smaller than the {}x{} images: padding only enlarges; remove the key or set it to at least {}",
+                        shape[1],
+                        shape[2],
+                        shape[1].max(shape[2])
+                    ),
+                });
+            }
+            let bytes = crate::memory::product(&[shape[0], s, s, 4]);
+            if let Err(e) = crate::memory::check_fits(bytes) {
+                return Err(DataError::InvalidOption {
+                    option: "data.pad_to",
+                    reason: format!("{s}: one padded {}x{s}x{s} sample {e}", shape[0]),
+                });
+            }
+        }
+        Ok(self.output_shape(shape))
+    }
+
     /// Transforms sample `i` of `split`, appending one (or two, for SupCon) samples to `out`.
     pub fn sample_into(
         &self,

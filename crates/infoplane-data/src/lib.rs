@@ -13,6 +13,7 @@ pub mod cifar;
 pub mod dataset;
 pub mod error;
 pub mod idx;
+pub mod memory;
 pub mod rings;
 pub mod rng;
 pub mod transform;
