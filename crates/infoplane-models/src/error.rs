@@ -21,4 +21,12 @@ pub enum ModelError {
         /// What is wrong and what is allowed.
         reason: String,
     },
+    /// A model that overflows or cannot fit in this machine's memory.
+    #[error("{what}: {reason}; use a smaller width, input or batch")]
+    TooLarge {
+        /// The model and the settings that made it this large.
+        what: String,
+        /// The sizes, and what this machine has.
+        reason: String,
+    },
 }

@@ -11,6 +11,7 @@
 
 pub mod arch;
 pub mod error;
+pub mod footprint;
 pub mod heads;
 pub mod repr;
 pub mod stage;
@@ -21,6 +22,7 @@ pub use arch::{
     ArchConfig, LeNet5Config, MlpConfig, ResNetConfig, ResNetDepth, VggConfig, VitConfig,
 };
 pub use error::ModelError;
+pub use footprint::Footprint;
 pub use heads::{Head, HeadKind, HeadPurpose, MAX_HEAD_FEATURES, pool_kernel, pooled_features};
 pub use repr::{Repr, TokenReadout};
 pub use stage::{

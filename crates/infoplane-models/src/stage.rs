@@ -12,8 +12,8 @@ use burn::nn::attention::{MhaInput, MultiHeadAttention, MultiHeadAttentionConfig
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{
-    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear,
-    LinearConfig, PaddingConfig2d,
+    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Initializer, LayerNorm, LayerNormConfig,
+    Linear, LinearConfig, PaddingConfig2d,
 };
 use burn::tensor::activation::{gelu, relu};
 use burn::tensor::{Device, Tensor};
@@ -344,8 +344,10 @@ impl PatchEmbed {
             proj: Conv2dConfig::new([channels, dim], [patch, patch])
                 .with_stride([patch, patch])
                 .init(device),
-            cls: Param::from_tensor(Tensor::zeros([1, 1, dim], device)),
-            pos: Param::from_tensor(Tensor::zeros([1, tokens, dim], device)),
+            // Lazy, like every other parameter: nothing is allocated before the model's
+            // footprint is checked.
+            cls: Initializer::Zeros.init([1, 1, dim], device),
+            pos: Initializer::Zeros.init([1, tokens, dim], device),
         }
     }
 

@@ -44,11 +44,52 @@ pub fn scaled(c: usize, width: f64) -> usize {
     ((c as f64 * width).round() as usize).max(1)
 }
 
+/// The largest width multiplier: 64 times the paper's widths (ResNet50's last stage would
+/// hold 131,072 channels); beyond it channel counts approach the range where sizes overflow.
+pub const MAX_WIDTH: f64 = 64.0;
+
+/// The largest image side and channel count a model is built for.
+pub const MAX_INPUT_SIDE: usize = 65_536;
+
 pub(crate) fn check_width(width: f64) -> Result<(), ModelError> {
-    if !(width > 0.0 && width.is_finite()) {
+    if !(width > 0.0 && width <= MAX_WIDTH) {
         return Err(ModelError::InvalidOption {
             option: "width",
-            reason: format!("{width} is not a positive multiplier"),
+            reason: format!(
+                "{width} is not a multiplier in (0, {MAX_WIDTH}] (1 is the paper's width)"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The largest depth (stages) an architecture with a depth setting is built with.
+pub const MAX_DEPTH: usize = 1024;
+
+/// Refuses `value` of `option` outside `lo..=hi`.
+pub(crate) fn check_range(
+    option: &'static str,
+    value: usize,
+    lo: usize,
+    hi: usize,
+) -> Result<(), ModelError> {
+    if !(lo..=hi).contains(&value) {
+        return Err(ModelError::InvalidOption {
+            option,
+            reason: format!("{value} is outside {lo}..={hi}"),
+        });
+    }
+    Ok(())
+}
+
+fn check_input(input: [usize; 3]) -> Result<(), ModelError> {
+    if input.iter().any(|&d| d == 0 || d > MAX_INPUT_SIDE) {
+        return Err(ModelError::InvalidOption {
+            option: "input",
+            reason: format!(
+                "{}x{}x{}: channels, height and width must each be in 1..={MAX_INPUT_SIDE}",
+                input[0], input[1], input[2]
+            ),
         });
     }
     Ok(())
@@ -251,6 +292,8 @@ impl MlpConfig {
                 reason: "an MLP needs at least 2 layers".into(),
             });
         }
+        check_range("depth", self.depth, 2, MAX_DEPTH)?;
+        check_range("hidden", self.hidden, 1, MAX_INPUT_SIDE)?;
         let din: usize = input.iter().product();
         let width = scaled(self.hidden, self.width);
         let mut stages = Vec::with_capacity(self.depth);
@@ -345,6 +388,17 @@ impl ArchConfig {
         }
     }
 
+    /// The width multiplier.
+    pub fn width(&self) -> f64 {
+        match self {
+            ArchConfig::Lenet5(c) => c.width,
+            ArchConfig::Mlp(c) => c.width,
+            ArchConfig::Vgg11(c) => c.width,
+            ArchConfig::Resnet18(c) | ArchConfig::Resnet50(c) => c.width,
+            ArchConfig::Vit(c) => c.width,
+        }
+    }
+
     /// Largest number of features an auxiliary head or probe sees.
     pub fn head_features(&self) -> usize {
         match self {
@@ -390,6 +444,7 @@ impl ArchConfig {
         classes: usize,
         device: &Device,
     ) -> Result<StagedModel, ModelError> {
+        check_input(input)?;
         let m = match self {
             ArchConfig::Lenet5(c) => c.init(input, classes, device),
             ArchConfig::Mlp(c) => c.init(input, classes, device),

@@ -3,7 +3,9 @@
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use super::{check_dropout, check_width, head_features, one, scaled};
+use super::{
+    MAX_DEPTH, MAX_INPUT_SIDE, check_dropout, check_range, check_width, head_features, one, scaled,
+};
 use crate::error::ModelError;
 use crate::heads::MAX_HEAD_FEATURES;
 use crate::repr::TokenReadout;
@@ -118,6 +120,10 @@ impl VitConfig {
                 reason: "heads, depth and mlp_ratio must be at least 1".into(),
             });
         }
+        check_range("dim", self.dim, 1, MAX_INPUT_SIDE)?;
+        check_range("heads", self.heads, 1, MAX_INPUT_SIDE)?;
+        check_range("mlp_ratio", self.mlp_ratio, 1, 64)?;
+        check_range("depth", self.depth, 1, MAX_DEPTH)?;
         let dim = (scaled(self.dim, self.width).div_ceil(self.heads)) * self.heads;
         let stages: Vec<Block> = (0..self.depth)
             .map(|i| {
