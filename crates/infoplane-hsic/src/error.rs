@@ -24,6 +24,14 @@ pub enum HsicError {
         /// Samples given.
         n: usize,
     },
+    /// More samples than the n × n Gram matrices can hold in memory.
+    #[error("{n} samples: the n x n Gram matrices {reason}; measure on a subset of the samples")]
+    TooLarge {
+        /// Samples given.
+        n: usize,
+        /// The bytes needed and the machine's memory.
+        reason: String,
+    },
     /// A NaN or infinite value in the input.
     #[error(
         "{what}: value {value} at sample {sample}, feature {feature}; HSIC needs finite values"

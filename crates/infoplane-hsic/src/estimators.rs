@@ -359,11 +359,28 @@ pub fn validate(x: &Samples, y: &Samples, kx: &Kernel, ky: &Kernel, eps: f64) ->
     if x.n < 4 {
         return Err(HsicError::TooFewSamples { n: x.n });
     }
+    check_gram_fits(x.n)?;
     x.check_finite("x")?;
     y.check_finite("y")?;
     kx.validate()?;
     ky.validate()?;
     check_eps(eps)
+}
+
+/// n × n matrices of f64 the estimators hold at once (two Gram matrices, their centered
+/// copies, and the regularized inverses of nHSIC).
+const GRAM_COPIES: usize = 8;
+
+/// Refuses a sample count whose Gram matrices cannot fit in this machine's memory (checked
+/// arithmetic: n² overflows for n beyond 2^32).
+pub fn check_gram_fits(n: usize) -> Result<()> {
+    let bytes = infoplane_data::memory::product(&[n, n, 8, GRAM_COPIES]);
+    infoplane_data::memory::check_fits(bytes)
+        .map(|_| ())
+        .map_err(|e| HsicError::TooLarge {
+            n,
+            reason: e.to_string(),
+        })
 }
 
 /// Computes every statistic of (x, y) in f64.
@@ -438,4 +455,28 @@ pub fn nhsic_batched(
         .collect::<Result<Vec<_>>>()?;
     let (m, s) = mean_std(&vals);
     Ok((m, s, vals))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::KernelKind;
+
+    /// 2^33 samples of dimension 0 take no memory as input, but their Gram matrices would
+    /// take 2^66 · 8 bytes each: refused before anything is allocated.
+    #[test]
+    fn sample_counts_whose_gram_matrices_cannot_fit_are_refused() {
+        let n = 1usize << 33;
+        let x = Samples::new(n, 0, Vec::new());
+        let k = Kernel {
+            kind: KernelKind::Linear,
+            sigma: 1.0,
+        };
+        let e = statistics(&x, &x, &k, &k, 1e-5).unwrap_err().to_string();
+        assert!(
+            e.starts_with("8589934592 samples: the n x n Gram matrices"),
+            "{e}"
+        );
+        assert!(check_gram_fits(64).is_ok());
+    }
 }

@@ -106,14 +106,24 @@ pub fn parse_npy(path: &Path, bytes: &[u8]) -> Result<NpyArray> {
                 .map_err(|_| bad(path, format!("bad shape {shape_txt}")))
         })
         .collect::<Result<Vec<_>>>()?;
-    let count: usize = shape.iter().product();
+    // The header is untrusted: its shape is multiplied with checked arithmetic and compared
+    // with the bytes actually present before anything is allocated.
+    let needed = shape
+        .iter()
+        .try_fold(size, |acc: usize, &d| acc.checked_mul(d))
+        .ok_or_else(|| {
+            bad(
+                path,
+                format!("shape {shape:?} holds more values than can be addressed: a damaged or hostile header"),
+            )
+        })?;
+    let count = needed / size;
     let data = &bytes[hstart + hlen..];
-    if data.len() < count * size {
+    if data.len() < needed {
         return Err(bad(
             path,
             format!(
-                "truncated: shape {shape:?} needs {} data bytes, the file has {}",
-                count * size,
+                "truncated: shape {shape:?} needs {needed} data bytes, the file has {}",
                 data.len()
             ),
         ));
@@ -227,5 +237,32 @@ mod tests {
                 .contains("truncated")
         );
         assert!(parse_npy(Path::new("x.npy"), b"hello world").is_err());
+    }
+
+    /// A header whose shape multiplies past the address space is refused while reading the
+    /// header, naming the file, before anything is allocated.
+    #[test]
+    fn shapes_that_overflow_are_refused_from_the_header() {
+        for shape in [
+            vec![1usize << 32, 1 << 29],
+            vec![30, 1 << 61],
+            vec![usize::MAX, 2],
+        ] {
+            let mut b = encode_npy_f64(&[1, 1], &[0.5]);
+            let txt = format!("({}, {})", shape[0], shape[1]);
+            let at = b.windows(6).position(|w| w == b"(1, 1)").unwrap();
+            b.splice(at..at + 6, txt.bytes());
+            // Keep the header length field consistent with the longer text.
+            let hlen = u16::from_le_bytes([b[8], b[9]]) as usize + txt.len() - 6;
+            b[8..10].copy_from_slice(&(hlen as u16).to_le_bytes());
+            let e = parse_npy(Path::new("huge.npy"), &b)
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("huge.npy: "), "{e}");
+            assert!(
+                e.contains("more values than can be addressed") || e.contains("truncated"),
+                "{shape:?}: {e}"
+            );
+        }
     }
 }

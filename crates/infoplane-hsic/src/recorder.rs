@@ -310,10 +310,55 @@ pub fn read_points(path: &Path) -> Result<Vec<PlanePoint>> {
         if line.trim().is_empty() {
             continue;
         }
-        out.push(serde_json::from_str(&line).map_err(|e| HsicError::Npy {
+        let p: PlanePoint = serde_json::from_str(&line).map_err(|e| HsicError::Npy {
             path: path.into(),
             reason: format!("line {}: not an information-plane point: {e}", i + 1),
-        })?);
+        })?;
+        p.validate().map_err(|why| HsicError::Npy {
+            path: path.into(),
+            reason: format!("line {}: {why}; the file is damaged", i + 1),
+        })?;
+        out.push(p);
     }
     Ok(out)
+}
+
+/// The most stages a point may claim (the paper's deepest model has 17).
+pub const MAX_STAGES: usize = 10_000;
+
+/// The largest |nHSIC| a measurement can give: nHSIC against one-hot labels is at most C−1,
+/// and against inputs at most the rank of the Gram matrix.
+pub const MAX_NHSIC: f64 = 1e6;
+
+impl PlanePoint {
+    /// Checks values read from a file before anything draws or reads them: finite, within
+    /// what a measurement can give, a stage index in 1..=[`MAX_STAGES`].
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if !(1..=MAX_STAGES).contains(&self.stage) {
+            return Err(format!("stage {} is outside 1..={MAX_STAGES}", self.stage));
+        }
+        if !(self.epoch.is_finite() && self.epoch >= 0.0) {
+            return Err(format!("epoch {} is not a training time", self.epoch));
+        }
+        let values = [("nhsic_x", self.nhsic_x), ("nhsic_y", self.nhsic_y)]
+            .into_iter()
+            .chain(self.nhsic_x_batches.iter().map(|&v| ("nhsic_x_batches", v)))
+            .chain(self.nhsic_y_batches.iter().map(|&v| ("nhsic_y_batches", v)));
+        for (name, v) in values {
+            if !(v.is_finite() && v.abs() <= MAX_NHSIC) {
+                return Err(format!(
+                    "{name} = {v:e} is not a measured nHSIC (finite, |value| ≤ {MAX_NHSIC:e})"
+                ));
+            }
+        }
+        for (name, v) in [
+            ("nhsic_x_std", self.nhsic_x_std),
+            ("nhsic_y_std", self.nhsic_y_std),
+        ] {
+            if !(v.is_finite() && (0.0..=MAX_NHSIC).contains(&v)) {
+                return Err(format!("{name} = {v:e} is not a spread of measurements"));
+            }
+        }
+        Ok(())
+    }
 }
