@@ -21,11 +21,11 @@ pub struct DataShape {
 
 impl DataShape {
     /// The shape of `data` under the pipeline of `cfg` (padding).
-    pub fn of(cfg: &CheckedConfig, data: &Dataset) -> Self {
-        DataShape {
-            input: cfg.config().data.pipeline().output_shape(data.train.shape),
+    pub fn of(cfg: &CheckedConfig, data: &Dataset) -> Result<Self> {
+        Ok(DataShape {
+            input: cfg.config().data.pipeline().check(data.train.shape)?,
             classes: data.num_classes,
-        }
+        })
     }
 }
 
@@ -38,12 +38,33 @@ fn model_err(e: ModelError) -> TrainError {
     }
 }
 
-/// The staged model of a config (initialized by the strategy from the run's seed).
+/// The staged model of a config (initialized by the strategy from the run's seed). Its
+/// parameters are not drawn before its footprint at the configured batch size is checked
+/// against this machine's memory (sizes from shapes, with checked arithmetic).
 pub fn build_model(cfg: &CheckedConfig, shape: DataShape, device: &Device) -> Result<StagedModel> {
-    cfg.config()
+    let c = cfg.config();
+    let model = c
         .model
         .init(shape.input, shape.classes, device)
-        .map_err(model_err)
+        .map_err(model_err)?;
+    let batch = c.batch_size.max(c.infoplane.batch);
+    model
+        .footprint()
+        .and_then(|f| f.check(batch, "the model"))
+        .map_err(|e| {
+            TrainError::value(
+                "model",
+                format!(
+                    "{e} (set by model.width = {}, the {}x{}x{} inputs after data.pad_to, batch_size = {})",
+                    c.model.width(),
+                    shape.input[0],
+                    shape.input[1],
+                    shape.input[2],
+                    c.batch_size
+                ),
+            )
+        })?;
+    Ok(model)
 }
 
 /// The strategy of a checked config for `data` on `device` (an autodiff device for training).
@@ -55,7 +76,7 @@ pub fn build_strategy(
     let pipeline = cfg.config().data.pipeline();
     build(
         cfg,
-        DataShape::of(cfg, data),
+        DataShape::of(cfg, data)?,
         Some((data, &pipeline)),
         device,
     )

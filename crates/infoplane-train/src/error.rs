@@ -39,6 +39,22 @@ pub enum TrainError {
         /// Where the last good checkpoint is.
         checkpoint: String,
     },
+    /// A parameter, or the representation it computes, became NaN or infinite (the loss of
+    /// the step before was still finite).
+    #[error(
+        "{what} became non-finite at epoch {epoch}, step {step}: training diverged and stopped before measuring. {checkpoint}\
+         Lower the learning rate or check the inputs"
+    )]
+    NonFiniteParameter {
+        /// The parameter's path in the network, or the representation, in words.
+        what: String,
+        /// Epoch (1-based).
+        epoch: usize,
+        /// Optimizer step.
+        step: u64,
+        /// Where the last good checkpoint is.
+        checkpoint: String,
+    },
     /// A run directory problem (resume without checkpoint, existing finished run, …).
     #[error("{path}: {reason}")]
     RunDir {

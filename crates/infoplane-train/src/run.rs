@@ -34,6 +34,9 @@ pub struct RunOptions {
     pub stop_after_epochs: Option<usize>,
     /// Show a progress bar.
     pub progress: bool,
+    /// Wait while another process holds the run directory (then decide what to do with what
+    /// it left) instead of refusing.
+    pub wait_for_lock: bool,
 }
 
 impl RunOptions {
@@ -121,6 +124,9 @@ pub fn default_observers(spec: &RunSpec<'_>, data: &Dataset, run_dir: &Path) -> 
             ));
         }
         let described = ip.describe_eval_set(source.len());
+        if ip.samples > source.len() {
+            tracing::warn!(run = %spec.name, "the information plane is measured on {described}");
+        }
         observers.push(Box::new(InfoPlaneObserver::new(
             &eval,
             data.num_classes,
@@ -178,9 +184,28 @@ fn prepare(
     policy: OnExisting,
 ) -> Result<std::result::Result<bool, RunSummary>> {
     let state = existing(run_dir);
-    let saved = std::fs::read_to_string(run_dir.join("config.toml")).ok();
+    let saved_path = run_dir.join("config.toml");
+    let saved = match std::fs::read_to_string(&saved_path) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) if policy == OnExisting::Resume => return Err(TrainError::io(&saved_path, e)),
+        Err(_) => Some(String::new()),
+    };
+    if policy == OnExisting::Resume
+        && let Some(old) = &saved
+        && TrainConfig::from_toml(record).is_ok()
+        && let Err(TrainError::ConfigParse { message: e, .. }) = TrainConfig::from_toml(old)
+    {
+        return Err(TrainError::RunDir {
+            path: saved_path,
+            reason: format!(
+                "this run's saved config is damaged, so it cannot be checked against yours: {}. Restore the file, or start the run again with --overwrite",
+                e.trim_end()
+            ),
+        });
+    }
     let same = saved.as_deref() == Some(record);
-    let resumable = run_dir.join("checkpoint").join("state.json").exists();
+    let resumable = crate::train_loop::checkpoint_to_resume(run_dir).is_some();
     let no_checkpoint = || {
         TrainError::RunDir {
         path: run_dir.join("checkpoint"),
@@ -197,6 +222,9 @@ fn prepare(
         (_, Existing::Empty) => Ok(false),
         (OnExisting::Refuse, s) => return Err(refusal(run_dir, s)),
         (OnExisting::Resume, s) => {
+            if let Some(why) = crate::provenance::mismatch(run_dir) {
+                return Err(crate::provenance::refuse_resume(run_dir, &why));
+            }
             if saved.as_deref().is_some_and(|old| !same_run(old, record)) {
                 return Err(TrainError::RunDir {
                     path: run_dir.into(),
@@ -214,6 +242,13 @@ fn prepare(
             Ok(false)
         }
         (OnExisting::ReuseIfSame, s) => {
+            let code = crate::provenance::mismatch(run_dir);
+            if let Some(why) = &code
+                && same
+            {
+                tracing::warn!(run = %run_dir.display(), "running again: {why}");
+            }
+            let same = same && code.is_none();
             if same && s == Existing::Finished {
                 Err(read_summary(run_dir)?)
             } else if same && resumable {
@@ -236,7 +271,11 @@ pub fn run_with(
     run_dir: &Path,
     opts: &RunOptions,
 ) -> Result<RunSummary> {
-    let dir = RunDir::lock(run_dir)?;
+    let dir = if opts.wait_for_lock {
+        RunDir::lock_waiting(run_dir)?
+    } else {
+        RunDir::lock(run_dir)?
+    };
     let resume = match prepare(&spec.record, run_dir, opts.on_existing)? {
         Ok(r) => r,
         Err(summary) => return Ok(summary),
@@ -251,6 +290,7 @@ pub fn run_with(
         }
     }
     crate::rundir::write_atomic(&run_dir.join("config.toml"), spec.record.as_bytes())?;
+    crate::provenance::record(run_dir)?;
     let (mut observers, eval_set) = default_observers(spec, data, run_dir)?;
     let descriptions = {
         let ev = strategy.evaluator();

@@ -23,6 +23,16 @@ pub struct RunLock {
 impl RunLock {
     /// Takes the lock of `dir` (created if missing), or fails naming the process that holds it.
     pub fn acquire(dir: &Path) -> Result<Self> {
+        Self::take(dir, false)
+    }
+
+    /// Takes the lock of `dir`, waiting for a run that holds it to end (two reproductions
+    /// sharing run folders: the second waits for the run and then reuses it).
+    pub fn acquire_waiting(dir: &Path) -> Result<Self> {
+        Self::take(dir, true)
+    }
+
+    fn take(dir: &Path, wait: bool) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
         let path = dir.join(".lock");
         let mut file = OpenOptions::new()
@@ -34,6 +44,16 @@ impl RunLock {
             .map_err(|e| TrainError::io(&path, e))?;
         match file.try_lock() {
             Ok(()) => {}
+            Err(TryLockError::WouldBlock) if wait => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                tracing::warn!(
+                    "waiting for process {} to finish {}",
+                    holder.trim(),
+                    dir.display()
+                );
+                file.lock().map_err(|e| TrainError::io(&path, e))?;
+            }
             Err(TryLockError::WouldBlock) => {
                 let mut holder = String::new();
                 let _ = file.read_to_string(&mut holder);
@@ -80,6 +100,8 @@ pub fn existing(dir: &Path) -> Existing {
     } else if [
         "metrics.jsonl",
         "checkpoint",
+        "checkpoint.tmp",
+        "checkpoint.old",
         "infoplane.jsonl",
         "probes.csv",
     ]
@@ -107,15 +129,19 @@ pub enum OnExisting {
     ReuseIfSame,
 }
 
-/// The files of a run, removed before a fresh start.
+/// The files of a run, removed before a fresh start (with the temporary files of
+/// [`write_atomic`] that a killed run left).
 pub const RUN_FILES: [&str; 6] = [
     "metrics.jsonl",
     "infoplane.jsonl",
     "probes.csv",
     "summary.json",
-    "summary.json.tmp",
     "config.toml",
+    "provenance.json",
 ];
+
+/// The checkpoint folders: the current one, the one being written, the one being replaced.
+pub const CHECKPOINT_DIRS: [&str; 3] = ["checkpoint", "checkpoint.tmp", "checkpoint.old"];
 
 /// Removes every file of a run from `dir` (not the lock, not foreign files).
 pub fn clear(dir: &Path) -> Result<()> {
@@ -125,7 +151,18 @@ pub fn clear(dir: &Path) -> Result<()> {
             std::fs::remove_file(&p).map_err(|e| TrainError::io(&p, e))?;
         }
     }
-    for d in ["checkpoint", "checkpoint.tmp"] {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let ours = RUN_FILES
+                .iter()
+                .any(|f| name.starts_with(&format!(".{f}.")) && name.ends_with(".tmp"));
+            if ours {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    for d in CHECKPOINT_DIRS {
         let p = dir.join(d);
         if p.exists() {
             std::fs::remove_dir_all(&p).map_err(|e| TrainError::io(&p, e))?;
@@ -150,14 +187,23 @@ pub fn refusal(dir: &Path, what: Existing) -> TrainError {
 
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so that
 /// a reader (or a run killed while writing) sees the old content or the new, never a part.
+///
+/// The temporary file's name holds the process id, so two processes writing the same file
+/// (two reproductions updating one index) never write into each other's temporary file; a
+/// failed write (a full disk, a file-size limit) removes it and leaves `path` as it was.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    std::fs::write(&tmp, bytes).map_err(|e| TrainError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| TrainError::io(path, e))
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let written = std::fs::write(&tmp, bytes)
+        .map_err(|e| TrainError::io(&tmp, e))
+        .and_then(|_| std::fs::rename(&tmp, path).map_err(|e| TrainError::io(path, e)));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// A locked run directory: the folder a loop writes into, held for the life of the value.
@@ -173,6 +219,14 @@ impl RunDir {
         Ok(RunDir {
             path: path.to_path_buf(),
             _lock: RunLock::acquire(path)?,
+        })
+    }
+
+    /// Takes the lock of `path`, waiting while another process holds it.
+    pub fn lock_waiting(path: &Path) -> Result<Self> {
+        Ok(RunDir {
+            path: path.to_path_buf(),
+            _lock: RunLock::acquire_waiting(path)?,
         })
     }
 

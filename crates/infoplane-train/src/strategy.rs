@@ -132,6 +132,48 @@ pub trait Checkpointed {
     /// One forward pass of the backbone in training mode, no gradient step: batch norm's
     /// running statistics move towards `x`'s (the calibration before the first measurement).
     fn forward_train(&self, _x: Tensor<4>) {}
+    /// The path of the first parameter holding a NaN or an infinity, if any (checked before
+    /// every measurement: a step can leave the loss finite and the parameters not).
+    fn first_non_finite(&self) -> Option<String> {
+        None
+    }
+}
+
+/// Finds the first float parameter (or buffer) holding a non-finite value.
+struct FirstNonFinite {
+    path: Vec<String>,
+    found: Option<String>,
+}
+
+impl burn::module::ModuleVisitor for FirstNonFinite {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+        if self.found.is_some() {
+            return;
+        }
+        let v = param.val();
+        let bad = v.clone().is_nan().any().into_scalar() || v.is_inf().any().into_scalar();
+        if bad {
+            self.found = Some(self.path.join("."));
+        }
+    }
+}
+
+/// The path of the first parameter of `m` holding a NaN or an infinity.
+pub fn first_non_finite<M: Module>(m: &M) -> Option<String> {
+    let mut v = FirstNonFinite {
+        path: Vec::new(),
+        found: None,
+    };
+    m.visit(&mut v);
+    v.found
 }
 
 /// A way of training a network.
@@ -342,6 +384,10 @@ impl<N: HasModel> Checkpointed for Trainee<N> {
 
     fn forward_train(&self, x: Tensor<4>) {
         let _ = self.net().model().forward_all(x);
+    }
+
+    fn first_non_finite(&self) -> Option<String> {
+        first_non_finite(self.net())
     }
 }
 

@@ -95,6 +95,9 @@ pub struct RunSummary {
     /// with batch norm).
     #[serde(default)]
     pub calibration: Option<String>,
+    /// The code that produced the run (absent in runs of versions before it was recorded).
+    #[serde(default)]
+    pub provenance: Option<crate::provenance::Provenance>,
 }
 
 /// What the run was, in words, for the summary.
@@ -204,6 +207,7 @@ pub fn summarize(run_dir: &Path, wall_seconds: f64, d: &Descriptions) -> Result<
         eval_set: d.eval_set.clone(),
         retrained_from: d.retrained_from.clone(),
         calibration: d.calibration.clone(),
+        provenance: crate::provenance::read(run_dir),
     })
 }
 

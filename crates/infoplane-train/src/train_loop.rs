@@ -160,33 +160,87 @@ pub fn read_metrics(path: &Path) -> Result<Vec<EpochMetrics>> {
         .collect()
 }
 
+/// The good lines of a `metrics.jsonl` that may end damaged (a run killed while writing):
+/// the epochs read up to the first line that does not parse, and that line's number and
+/// error. Errors only when the file cannot be read.
+pub fn read_metrics_prefix(path: &Path) -> Result<(Vec<EpochMetrics>, Option<String>)> {
+    let text = std::fs::read(path).map_err(|e| TrainError::io(path, e))?;
+    let text = String::from_utf8_lossy(&text);
+    let mut good = Vec::new();
+    for (i, l) in text.lines().enumerate() {
+        if l.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str(l) {
+            Ok(m) => good.push(m),
+            Err(e) => return Ok((good, Some(format!("line {} is damaged ({e})", i + 1)))),
+        }
+    }
+    Ok((good, None))
+}
+
 /// The checkpoint folder of a run directory.
 pub fn checkpoint_dir(run: &Path) -> PathBuf {
     run.join("checkpoint")
 }
 
+/// Writes the checkpoint so that a run killed at any point keeps a complete one: the new
+/// checkpoint is written into `checkpoint.tmp` (its `state.json` last, so a folder with a
+/// readable `state.json` is complete), the current one is renamed to `checkpoint.old`, the
+/// new one renamed into place, and only then the old one removed.
 fn save_checkpoint(run: &Path, strategy: &dyn Strategy, state: &LoopState) -> Result<()> {
     let tmp = run.join("checkpoint.tmp");
+    let old = run.join("checkpoint.old");
+    let dst = checkpoint_dir(run);
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
     }
     std::fs::create_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
     strategy.save(&tmp)?;
-    std::fs::write(
-        tmp.join("state.json"),
-        serde_json::to_string_pretty(state).expect("state"),
-    )
-    .map_err(|e| TrainError::io(tmp.join("state.json"), e))?;
-    let dst = checkpoint_dir(run);
+    crate::rundir::write_atomic(
+        &tmp.join("state.json"),
+        serde_json::to_string_pretty(state)
+            .expect("state")
+            .as_bytes(),
+    )?;
     if dst.exists() {
-        std::fs::remove_dir_all(&dst).map_err(|e| TrainError::io(&dst, e))?;
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(|e| TrainError::io(&old, e))?;
+        }
+        std::fs::rename(&dst, &old).map_err(|e| TrainError::io(&old, e))?;
     }
-    std::fs::rename(&tmp, &dst).map_err(|e| TrainError::io(&dst, e))
+    std::fs::rename(&tmp, &dst).map_err(|e| TrainError::io(&dst, e))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(|e| TrainError::io(&old, e))?;
+    }
+    Ok(())
+}
+
+/// The complete checkpoint to resume from: `checkpoint`, or — for a run killed while
+/// replacing it — the newer complete one of `checkpoint.tmp` and `checkpoint.old`.
+pub fn checkpoint_to_resume(run: &Path) -> Option<PathBuf> {
+    let complete = |d: &Path| {
+        std::fs::read_to_string(d.join("state.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<LoopState>(&t).ok())
+    };
+    let current = checkpoint_dir(run);
+    if current.exists() {
+        // The current folder is only ever a renamed complete one; if it is damaged, say so
+        // when loading rather than silently falling back to an older state.
+        return Some(current);
+    }
+    ["checkpoint.tmp", "checkpoint.old"]
+        .iter()
+        .map(|d| run.join(d))
+        .filter_map(|d| complete(&d).map(|s| (s.step, d)))
+        .max_by_key(|(step, _)| *step)
+        .map(|(_, d)| d)
 }
 
 /// Loads the checkpoint of `run` into `strategy`; the loop state it was saved with.
 pub fn load_checkpoint(run: &Path, strategy: &mut dyn Strategy) -> Result<LoopState> {
-    let dir = checkpoint_dir(run);
+    let dir = checkpoint_to_resume(run).unwrap_or_else(|| checkpoint_dir(run));
     let state_path = dir.join("state.json");
     let text = std::fs::read_to_string(&state_path).map_err(|_| TrainError::RunDir {
         path: dir.clone(),
@@ -197,6 +251,12 @@ pub fn load_checkpoint(run: &Path, strategy: &mut dyn Strategy) -> Result<LoopSt
         reason: e.to_string(),
     })?;
     strategy.load(&dir)?;
+    let current = checkpoint_dir(run);
+    if dir != current {
+        // A run killed while replacing its checkpoint: the complete one found becomes the
+        // current one again before anything else is written.
+        std::fs::rename(&dir, &current).map_err(|e| TrainError::io(&current, e))?;
+    }
     Ok(state)
 }
 
@@ -278,7 +338,9 @@ impl TrainLoop<'_> {
         let test_inputs = host_inputs(self.data.test, self.data.pipeline);
         if at.state.epoch == 0 {
             strategy.enter_phase(0)?;
+            let t = Instant::now();
             self.calibrate(strategy, &device)?;
+            tracing::debug!(seconds = t.elapsed().as_secs_f64(), "batch norm calibrated");
             self.notify(strategy, 0, 0.0, EvalPoint::Start, &device)?;
         }
         let phases = strategy.phases();
@@ -462,6 +524,15 @@ impl TrainLoop<'_> {
             if let Some(bad) = report.non_finite() {
                 return Err(self.non_finite(bad, epoch, &at.state));
             }
+            let measured = b + 1 == per_epoch
+                || self
+                    .observers
+                    .iter()
+                    .any(|o| o.wants(EvalPoint::Step, at.state.step));
+            if measured && let Some(param) = strategy.state().first_non_finite() {
+                let what = format!("parameter `{param}`");
+                return Err(self.non_finite_parameter(what, epoch, &at.state));
+            }
             sums.add(&report, n);
             if let Some(bar) = &bar {
                 bar.inc(1);
@@ -509,9 +580,27 @@ impl TrainLoop<'_> {
         Ok(m)
     }
 
+    fn non_finite_parameter(&self, what: String, epoch: usize, state: &LoopState) -> TrainError {
+        TrainError::NonFiniteParameter {
+            what,
+            epoch,
+            step: state.step,
+            checkpoint: self.last_checkpoint(state),
+        }
+    }
+
     fn non_finite(&self, value: f32, epoch: usize, state: &LoopState) -> TrainError {
+        TrainError::NonFiniteLoss {
+            value,
+            epoch,
+            step: state.step,
+            checkpoint: self.last_checkpoint(state),
+        }
+    }
+
+    fn last_checkpoint(&self, state: &LoopState) -> String {
         let ckpt = checkpoint_dir(self.run.path());
-        let checkpoint = if ckpt.join("state.json").exists() {
+        if ckpt.join("state.json").exists() {
             format!(
                 "The last good checkpoint is {} (epoch {}). ",
                 ckpt.display(),
@@ -519,12 +608,6 @@ impl TrainLoop<'_> {
             )
         } else {
             "No epoch had finished, so there is no checkpoint. ".to_string()
-        };
-        TrainError::NonFiniteLoss {
-            value,
-            epoch,
-            step: state.step,
-            checkpoint,
         }
     }
 
@@ -551,8 +634,21 @@ impl TrainLoop<'_> {
             device: &eval_device,
             pipeline: self.data.pipeline,
         };
+        let run = self.run.path().to_path_buf();
         for o in self.observers.iter_mut().filter(|o| o.wants(point, step)) {
-            o.on_eval(&ctx)?;
+            // Finite parameters can still overflow in the forward pass: a measurement that
+            // meets a non-finite representation reports the divergence, not the measurement.
+            o.on_eval(&ctx).map_err(|e| match e {
+                TrainError::Hsic(infoplane_hsic::HsicError::NonFinite { .. }) => {
+                    TrainError::NonFiniteParameter {
+                        what: "the network's representation of the evaluation samples".into(),
+                        epoch: epoch.ceil() as usize,
+                        step,
+                        checkpoint: checkpoint_words(&run),
+                    }
+                }
+                other => other,
+            })?;
         }
         Ok(t.elapsed().as_secs_f64())
     }
@@ -572,6 +668,22 @@ impl TrainLoop<'_> {
             o.on_end(&ctx)?;
         }
         Ok(())
+    }
+}
+
+/// The last good checkpoint of `run` in words, read from its own state.
+fn checkpoint_words(run: &Path) -> String {
+    let ckpt = checkpoint_dir(run);
+    let state = std::fs::read_to_string(ckpt.join("state.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<LoopState>(&t).ok());
+    match state {
+        Some(s) => format!(
+            "The last good checkpoint is {} (epoch {}). ",
+            ckpt.display(),
+            s.epoch
+        ),
+        None => "No epoch had finished, so there is no checkpoint. ".to_string(),
     }
 }
 

@@ -178,8 +178,10 @@ impl TrainConfig {
         if self.batch_size < 2 {
             return Err(TrainError::value("batch_size", "must be at least 2"));
         }
+        check_name(&self.name)?;
         check_optim(&self.optim)?;
         let method = self.strategy.check()?;
+        method.check_batch(self.batch_size)?;
         self.check_data(method.views())?;
         if self.model.needs_images() && self.data.dataset == DatasetName::Rings {
             return Err(TrainError::value(
@@ -221,7 +223,36 @@ impl TrainConfig {
     }
 }
 
+/// A run's name names its folder (`runs/<name>`): one path component, no separators, not
+/// `.` or `..`, so a run is never written outside its parent folder.
+fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '\\', '\0'])
+        && !name.starts_with('-');
+    if !ok {
+        return Err(TrainError::value(
+            "name",
+            format!(
+                "`{name}` cannot name a run folder: use letters, digits, '-', '_' or '.', without path separators (runs are written to runs/<name>; choose the parent folder with --out)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn check_optim(o: &OptimConfig) -> Result<()> {
+    if let Some(w) = o.milestones.windows(2).find(|w| w[0] >= w[1]) {
+        return Err(TrainError::value(
+            "optim.milestones",
+            format!(
+                "{:?}: milestones must be strictly increasing epochs ({} is followed by {})",
+                o.milestones, w[0], w[1]
+            ),
+        ));
+    }
+
     positive("optim.lr", o.lr)?;
     if !(o.weight_decay >= 0.0 && o.weight_decay.is_finite()) {
         return Err(TrainError::value(

@@ -370,10 +370,19 @@ impl InfoPlaneConfig {
     }
 
     /// The evaluation set in words, as infoplane.jsonl and the reports state it.
+    /// When `infoplane.samples` exceeds the split, the whole split is measured and the
+    /// description says so.
     pub fn describe_eval_set(&self, available: usize) -> String {
+        if self.samples > available {
+            return format!(
+                "all {available} samples of the {} split (infoplane.samples = {} asked for more than the split holds)",
+                self.split.as_str(),
+                self.samples
+            );
+        }
         format!(
             "{} samples of the {} split (subset seed {})",
-            self.samples.min(available),
+            self.samples,
             self.split.as_str(),
             self.subset_seed
         )

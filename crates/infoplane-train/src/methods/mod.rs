@@ -107,6 +107,10 @@ pub trait Params: std::fmt::Debug + Send + Sync {
     fn phases(&self, _stages: usize) -> usize {
         1
     }
+    /// Checks the method's values against the batch size (errors name `strategy.<key>`).
+    fn check_batch(&self, _batch_size: usize) -> Result<()> {
+        Ok(())
+    }
     /// The strategy over one of the paper's architectures (stages of type [`Block`]). Methods
     /// generic over the stage type also offer `init` on any staged model.
     fn build(&self, model: StagedModel<Block>, env: &BuildEnv<'_>) -> Result<Box<dyn Strategy>>;

@@ -105,6 +105,20 @@ impl Method for SpConfig {
 }
 
 impl Params for SpParams {
+    /// Hard targets set the k largest of each row of a batch's n × n similarity to 1: with
+    /// k ≥ n every entry is 1 and the target says nothing.
+    fn check_batch(&self, batch_size: usize) -> Result<()> {
+        match self.target {
+            SpTarget::Hard(k) if k >= batch_size => Err(TrainError::value(
+                "strategy.top_k",
+                format!(
+                    "{k} ones per row of a {batch_size} x {batch_size} target would make every entry 1; it must be below batch_size ({batch_size})"
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     fn label(&self) -> String {
         match self.target {
             SpTarget::Hard(_) => "layerwise-sp-hard".into(),

@@ -281,13 +281,32 @@ pub fn read_probes(path: &Path) -> Result<Vec<ProbeResult>> {
             if f.len() != 5 {
                 return Err(bad(i + 1));
             }
-            Ok(ProbeResult {
+            let r = ProbeResult {
                 stage: f[0].parse().map_err(|_| bad(i + 1))?,
                 stage_name: f[1].to_string(),
                 features: f[2].parse().map_err(|_| bad(i + 1))?,
                 train_accuracy: f[3].parse().map_err(|_| bad(i + 1))?,
                 test_accuracy: f[4].parse().map_err(|_| bad(i + 1))?,
-            })
+            };
+            // Values from the file are checked before anything draws them.
+            let accuracy = |a: f64| (0.0..=1.0).contains(&a);
+            if !(1..=infoplane_hsic::recorder::MAX_STAGES).contains(&r.stage)
+                || !accuracy(r.train_accuracy)
+                || !accuracy(r.test_accuracy)
+            {
+                return Err(TrainError::RunDir {
+                    path: path.into(),
+                    reason: format!(
+                        "line {}: stage {} or accuracies {} / {} out of range (stages 1..={}, accuracies in [0, 1]); the file is damaged",
+                        i + 1,
+                        r.stage,
+                        r.train_accuracy,
+                        r.test_accuracy,
+                        infoplane_hsic::recorder::MAX_STAGES
+                    ),
+                });
+            }
+            Ok(r)
         })
         .collect()
 }
