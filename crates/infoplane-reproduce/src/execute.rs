@@ -63,6 +63,8 @@ pub fn execute(plan: &Plan, device: &Device) -> Vec<(String, String)> {
             &RunOptions {
                 on_existing: OnExisting::ReuseIfSame,
                 progress: true,
+                // Another reproduction training this run: wait for it, then reuse its result.
+                wait_for_lock: true,
                 ..Default::default()
             },
         );
@@ -99,13 +101,24 @@ pub fn collect(plan: &Plan) -> Collected {
         }
         c.evidence.add(&r.name, None);
         if r.dir.exists() {
-            let epochs = infoplane_train::read_metrics(&r.dir.join("metrics.jsonl"))
-                .map(|m| m.len())
-                .unwrap_or(0);
+            let path = r.dir.join("metrics.jsonl");
+            let recorded = if path.exists() {
+                match infoplane_train::train_loop::read_metrics_prefix(&path) {
+                    Ok((m, None)) => format!("{} epoch(s) recorded", m.len()),
+                    Ok((m, Some(bad))) => format!(
+                        "{} good epoch line(s), then {}: {bad} (a run stopped while writing; --resume cuts it back to the checkpoint)",
+                        m.len(),
+                        path.display()
+                    ),
+                    Err(e) => format!("{e}"),
+                }
+            } else {
+                "no epoch recorded".to_string()
+            };
             c.unfinished.push((
                 name,
                 format!(
-                    "no summary.json: {epochs} epoch(s) recorded in {}; continue it with --resume, or see its log",
+                    "no summary.json: {recorded} in {}; continue it with --resume, or see its log",
                     r.dir.display()
                 ),
             ));
@@ -182,6 +195,7 @@ fn toy_summary(name: &str, t: &ToyTrace) -> RunSummary {
         kernel_convention: None,
         eval_set: None,
         retrained_from: None,
+        provenance: Some(infoplane_train::Provenance::current()),
         calibration: None,
     }
 }

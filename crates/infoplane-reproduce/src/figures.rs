@@ -56,7 +56,8 @@ pub fn read_run(dir: &Path) -> Result<RunData> {
         });
     let ip = dir.join("infoplane.jsonl");
     let points = if ip.exists() {
-        read_points(&ip).with_context(|| format!("reading {}", ip.display()))?
+        // The error names the file and the line.
+        read_points(&ip)?
     } else {
         Vec::new()
     };
@@ -495,17 +496,31 @@ impl Drawing<'_> {
     }
 }
 
+/// The most stage columns (and run rows) one figure draws.
+pub const MAX_PANELS: usize = 64;
+
 /// Draws `figure` for `runs` into `out` (`.png` or `.svg`, chosen by extension).
 pub fn plot(figure: Figure, runs: &[RunData], out: &Path) -> Result<PathBuf> {
+    let stages = runs
+        .iter()
+        .flat_map(|r| {
+            let planes = r.points.iter().map(|p| p.stage);
+            planes.chain(r.probes.iter().map(|p| p.stage))
+        })
+        .max()
+        .unwrap_or(1);
+    if stages > MAX_PANELS || runs.len() > MAX_PANELS {
+        fail!(
+            "{} stages and {} runs: a figure draws at most {MAX_PANELS} of each; plot fewer runs, or check the files (a stage index this large is usually damage)",
+            stages,
+            runs.len()
+        );
+    }
     let size = match figure {
-        Figure::InfoPlane => {
-            let stages = runs
-                .iter()
-                .flat_map(|r| r.points.iter().map(|p| p.stage))
-                .max()
-                .unwrap_or(1) as u32;
-            (300 * stages.max(1), 40 + 280 * runs.len().max(1) as u32)
-        }
+        Figure::InfoPlane => (
+            300 * stages.max(1) as u32,
+            40 + 280 * runs.len().max(1) as u32,
+        ),
         Figure::Probes => (820, 520),
     };
     let drawing = match figure {
@@ -537,7 +552,7 @@ fn render(drawing: &Drawing<'_>, size: (u32, u32), out: &Path) -> Result<PathBuf
             drawn.and_then(|_| crate::image::write_png(out, size.0, size.1, &buf))
         }
         "svg" => {
-            let tmp = out.with_extension("svg.tmp");
+            let tmp = out.with_extension(format!("svg.{}.tmp", std::process::id()));
             let drawn = {
                 let area = SVGBackend::new(&tmp, size).into_drawing_area();
                 drawing.draw(area)

@@ -10,10 +10,21 @@ pub fn write_png(path: &Path, width: u32, height: u32, rgb: &[u8]) -> Result<()>
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
     }
-    let tmp = path.with_extension("png.tmp");
+    // The process id keeps two reproductions writing the same figure out of each other's way.
+    let tmp = path.with_extension(format!("png.{}.tmp", std::process::id()));
+    let written = encode(&tmp, width, height, rgb).and_then(|_| {
+        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+    });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+fn encode(tmp: &Path, width: u32, height: u32, rgb: &[u8]) -> Result<()> {
     {
         let f =
-            std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+            std::fs::File::create(tmp).with_context(|| format!("creating {}", tmp.display()))?;
         let mut enc = png::Encoder::new(std::io::BufWriter::new(f), width, height);
         enc.set_color(png::ColorType::Rgb);
         enc.set_depth(png::BitDepth::Eight);
@@ -22,5 +33,5 @@ pub fn write_png(path: &Path, width: u32, height: u32, rgb: &[u8]) -> Result<()>
         w.write_image_data(rgb).map_err(png_err)?;
         w.finish().map_err(png_err)?;
     }
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+    Ok(())
 }

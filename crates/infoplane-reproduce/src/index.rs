@@ -96,7 +96,11 @@ fn artifact_section(
 }
 
 /// Writes both index files over the artifacts `names` (those with a summary).
+///
+/// Reproductions running at once share the index: each rebuilds it from what is on disk
+/// under the results folder's lock, so the last one to finish lists every artifact.
 pub fn write(results: &Path, names: &[String]) -> Result<()> {
+    let _lock = infoplane_train::rundir::RunLock::acquire_waiting(results)?;
     let all = summaries(results, names);
     let mut md = String::from(
         "# infoplane: the paper's artifacts reproduced so far\n\nOne line per claim of the paper, quoted with its setting, and our verdict computed from our runs (see each report for the evidence and our scale). Open `index.html` for the same page with every figure inline.\n\n| artifact | scale | claim (paper's setting) | verdict |\n|---|---|---|---|\n",

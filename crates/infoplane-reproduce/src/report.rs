@@ -139,6 +139,7 @@ pub fn settings_lines(configs: &[&TrainConfig], runs: &[&RunSummary], backend: &
         r,
         "- Evaluation mode: test accuracy, information planes and probes see the model with batch norm's running statistics and without dropout (training uses batch statistics and dropout, where the model has them)."
     );
+    let _ = writeln!(r, "{}", code_line(runs));
     if let Some(c) = runs.iter().find_map(|s| s.calibration.as_ref()) {
         let _ = writeln!(
             r,
@@ -498,4 +499,30 @@ pub fn write_report(
     )?;
     write_atomic(&out.join("report.md"), &r)?;
     Ok(findings)
+}
+
+/// Which code produced the runs: one line when every run was produced by the same build,
+/// otherwise the runs of each build.
+fn code_line(runs: &[&RunSummary]) -> String {
+    let mut by: Vec<(String, Vec<&str>)> = Vec::new();
+    for s in runs {
+        let who = s.provenance.as_ref().map_or_else(
+            || "a version that did not record itself".to_string(),
+            |p| p.describe(),
+        );
+        match by.iter_mut().find(|(w, _)| *w == who) {
+            Some((_, names)) => names.push(&s.name),
+            None => by.push((who, vec![&s.name])),
+        }
+    }
+    match by.as_slice() {
+        [(who, _)] => format!("- Code: every run by {who}."),
+        _ => format!(
+            "- Code: {}.",
+            by.iter()
+                .map(|(w, n)| format!("{} by {w}", n.join(", ")))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+    }
 }

@@ -11,7 +11,6 @@ use burn::tensor::Device;
 
 use crate::claims::{Finding, tally};
 use crate::error::{Context, Error, Result};
-use crate::estimate::seconds_per_sample;
 use crate::execute::{collect, execute};
 use crate::experiment::{Scale, artifacts};
 use crate::plan::{Layout, Overrides, Plan, check_data, plan};
@@ -175,17 +174,6 @@ pub fn reproduce(root: &Path, which: &str, o: &Options, device: &Device) -> Resu
     Ok(outcomes)
 }
 
-/// Training samples of a dataset by name (before `limit_train`).
-fn train_size(d: infoplane_data::DatasetName) -> usize {
-    use infoplane_data::DatasetName as D;
-    match d {
-        D::Mnist10k => 8004,
-        D::Mnist | D::FashionMnist => 60_000,
-        D::Cifar10 | D::Cifar100 => 50_000,
-        D::Rings => 1000,
-    }
-}
-
 /// Lists every run a reproduction would make — each run once, even when several artifacts
 /// share it — with its cost in sample passes and, when `timing`, an estimate of its time on
 /// this machine.
@@ -215,14 +203,17 @@ pub fn dry_run(
                 let _ = writeln!(out, "  {:<36} (shared: counted once, above)", r.name);
                 continue;
             }
-            let samples = cfg.data.limit_train.unwrap_or(train_size(cfg.data.dataset));
+            let samples = cfg
+                .data
+                .limit_train
+                .unwrap_or(crate::estimate::train_size(cfg.data.dataset));
             let phases = crate::estimate::phases(&r.cfg).unwrap_or(1);
             let passes = (cfg.epochs * phases * samples) as f64;
             total_passes += passes;
             let secs = if timing {
-                seconds_per_sample(&r.cfg, device)
+                crate::estimate::run_cost(&r.cfg, device)
                     .with_context(|| format!("timing `{}`", r.name))?
-                    * passes
+                    .total()
             } else {
                 f64::NAN
             };
@@ -252,7 +243,7 @@ pub fn dry_run(
     if timing {
         let _ = writeln!(
             out,
-            "total: {} runs, about {:.1} hours of training on this machine's {} backend (each run counted once; measured seconds per sample at the run's own batch size × sample passes; information-plane measurements and probes come on top)",
+            "total: {} runs, about {:.1} hours on this machine's {} backend (each run counted once; training steps timed at the run's own batch size after a warm-up step, one information-plane measurement, the evaluation pass and one probe epoch per stage timed on random data of the run's sizes, each times how often the run does it)",
             seen.len(),
             total_seconds / 3600.0,
             o.backend
