@@ -159,7 +159,7 @@ pub fn train(dir: &Path, stop_after: Option<usize>, resume: bool) -> Result<RunS
             OnExisting::Overwrite
         },
         stop_after_epochs: stop_after,
-        progress: false,
+        ..Default::default()
     };
     run_with(&spec, &data, &mut strategy, &device, dir, &opts)
 }

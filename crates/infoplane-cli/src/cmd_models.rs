@@ -31,6 +31,11 @@ pub fn run(arch: Option<&str>, input: &str, classes: usize, width: f64, json: bo
         let model = cfg
             .init(shape, classes, &device)
             .map_err(|e| anyhow::anyhow!("{name} on {input}: {e}"))?;
+        // The summary runs one sample through the model: refuse what cannot fit first.
+        model
+            .footprint()
+            .and_then(|f| f.check(1, "the model"))
+            .map_err(|e| anyhow::anyhow!("{name} at --width {width} on --input {input}: {e}"))?;
         all.push((name, ModelSummary::of(&model, &device)));
     }
     if json {

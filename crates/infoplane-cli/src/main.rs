@@ -311,6 +311,14 @@ fn run(cli: Cli) -> Result<()> {
 
 fn main() -> ExitCode {
     infoplane_flexconv::keep_freed_memory();
+    // Past a file-size limit the kernel sends SIGXFSZ, which would kill the process mid-write;
+    // with a handler installed the write fails with "File too large" and the error names the
+    // file, like a full disk.
+    #[cfg(unix)]
+    let _ = signal_hook::flag::register(
+        signal_hook::consts::SIGXFSZ,
+        std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    );
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
