@@ -195,11 +195,11 @@ pub fn plan_cmd(a: &PlanArgs) -> Result<String> {
 
 /// Reads the plan of a sweep folder back.
 fn read_plan(dir: &Path) -> Result<Plan> {
-    let text = std::fs::read_to_string(dir.join("plan.json")).with_context(|| {
-        format!(
-            "{}: no plan.json; write the folder with `infoplane sweep plan` first",
+    let text = std::fs::read_to_string(dir.join("plan.json")).map_err(|e| {
+        crate::error::Error::msg(format!(
+            "{}: no readable plan.json ({e}); write the folder with `infoplane sweep plan` first",
             dir.display()
-        )
+        ))
     })?;
     let v: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("{}: not a sweep plan", dir.join("plan.json").display()))?;

@@ -47,7 +47,12 @@ pub fn build_model(cfg: &CheckedConfig, shape: DataShape, device: &Device) -> Re
         .model
         .init(shape.input, shape.classes, device)
         .map_err(model_err)?;
-    let batch = c.batch_size.max(c.infoplane.batch);
+    // The largest batch the run forwards: training's, or the measurement's when it is larger.
+    let (batch, batch_key) = if c.infoplane.enabled && c.infoplane.batch > c.batch_size {
+        (c.infoplane.batch, "infoplane.batch")
+    } else {
+        (c.batch_size, "batch_size")
+    };
     model
         .footprint()
         .and_then(|f| f.check(batch, "the model"))
@@ -55,12 +60,11 @@ pub fn build_model(cfg: &CheckedConfig, shape: DataShape, device: &Device) -> Re
             TrainError::value(
                 "model",
                 format!(
-                    "{e} (set by model.width = {}, the {}x{}x{} inputs after data.pad_to, batch_size = {})",
+                    "{e} (set by model.width = {}, the {}x{}x{} inputs after data.pad_to, {batch_key} = {batch})",
                     c.model.width(),
                     shape.input[0],
                     shape.input[1],
                     shape.input[2],
-                    c.batch_size
                 ),
             )
         })?;

@@ -283,6 +283,17 @@ fn ckpt_err(path: &Path, e: impl std::fmt::Debug) -> TrainError {
     }
 }
 
+/// A checkpoint that exists but cannot be read back: damaged or cut off.
+fn load_err(path: &Path, e: impl std::fmt::Debug) -> TrainError {
+    TrainError::Checkpoint {
+        path: path.into(),
+        reason: format!(
+            "cannot be read ({e:?}): the checkpoint is damaged or incomplete; nothing was changed. \
+             Restore it from a copy, or start the run again with --overwrite"
+        ),
+    }
+}
+
 /// The file of a checkpoint holding the backbone alone (`StagedModel`'s record), whatever
 /// the strategy: what retraining reads from a source run.
 pub const MODEL_FILE: &str = "model.bpk";
@@ -366,9 +377,9 @@ impl<N: HasModel> Checkpointed for Trainee<N> {
             .net()
             .clone()
             .try_load_file(&p)
-            .map_err(|e| ckpt_err(&p, e))?;
+            .map_err(|e| load_err(&p, e))?;
         let p = dir.join("optim.bpk");
-        let optim = self.optim.clone().load(&p).map_err(|e| ckpt_err(&p, e))?;
+        let optim = self.optim.clone().load(&p).map_err(|e| load_err(&p, e))?;
         self.net = Some(loaded);
         self.optim = optim;
         Ok(())
