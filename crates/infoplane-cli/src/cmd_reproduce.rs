@@ -63,6 +63,11 @@ pub struct ReproduceArgs {
     /// One seed for every run, instead of the artifact's seeds.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Set any config key of every run, by its dotted path (repeatable): --set optim.lr=1e-3
+    /// --set model.width=0.5. Checked like the experiment files; runs with settings get
+    /// folders of their own.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
     #[command(flatten)]
     pub backend: BackendArgs,
 }
@@ -79,6 +84,7 @@ pub fn reproduce(a: &ReproduceArgs) -> Result<()> {
             data_dir: a.data_dir.clone(),
             epochs: a.epochs,
             seeds: a.seed.map(|s| vec![s]),
+            settings: crate::cmd_train::settings(&a.set)?,
         },
     };
     let root = repo_root();
@@ -125,6 +131,11 @@ pub struct SweepPlanArgs {
     /// An #SBATCH option of the array script, e.g. --slurm=--gres=gpu:1 (repeatable).
     #[arg(long, allow_hyphen_values = true)]
     pub slurm: Vec<String>,
+    /// Set any config key of every run, by its dotted path (repeatable): --set optim.lr=1e-3
+    /// --set model.width=0.5. Checked like the experiment files; runs with settings get
+    /// folders of their own.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
 }
 
 /// Runs `infoplane sweep plan`.
@@ -145,6 +156,7 @@ pub fn sweep_plan(a: &SweepPlanArgs) -> Result<()> {
             binary: a.binary.clone(),
             backend,
             slurm: a.slurm.clone(),
+            settings: crate::cmd_train::settings(&a.set)?,
         })?
     );
     Ok(())

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Result, anyhow};
 use infoplane_data::DatasetName;
-use infoplane_train::{OnExisting, RunOptions, StrategyConfig, TrainConfig, methods};
+use infoplane_train::{OnExisting, RunOptions, Setting, StrategyConfig, TrainConfig, methods};
 
 use crate::BackendArgs;
 
@@ -56,6 +56,11 @@ pub struct TrainArgs {
     /// Override `batch_size`.
     #[arg(long)]
     pub batch_size: Option<usize>,
+    /// Set any config key by its dotted path (repeatable, applied in order after the options
+    /// above): --set optim.lr=1e-3 --set model.width=0.5 --set strategy.head=mlp. Typed and
+    /// checked like the file; `config.toml` of the run lists them.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
     #[command(flatten)]
     pub backend: BackendArgs,
 }
@@ -98,7 +103,15 @@ fn config(a: &TrainArgs) -> Result<TrainConfig> {
     if let Some(b) = a.batch_size {
         cfg.batch_size = b;
     }
-    Ok(cfg)
+    Ok(infoplane_train::apply_settings(&cfg, &settings(&a.set)?)?)
+}
+
+/// `--set KEY=VALUE` options parsed.
+pub fn settings(set: &[String]) -> Result<Vec<Setting>> {
+    Ok(set
+        .iter()
+        .map(|s| s.parse())
+        .collect::<infoplane_train::Result<_>>()?)
 }
 
 /// Runs `infoplane train`.
@@ -137,6 +150,7 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         &RunOptions {
             on_existing,
             progress: true,
+            settings: a.set.clone(),
             ..Default::default()
         },
     )?;

@@ -702,3 +702,172 @@ fn sweep_plan_runs_through_the_job_list_and_collects() {
             .success()
     );
 }
+
+#[test]
+fn set_changes_any_key_checked_like_the_file_and_the_run_records_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cfg = d.join("c.toml");
+    std::fs::write(
+        &cfg,
+        "name = \"set\"\nepochs = 1\nbatch_size = 64\n[data]\ndataset = \"mnist-10k\"\nlimit_train = 256\nlimit_test = 128\n[model]\narch = \"lenet5\"\n[strategy]\nkind = \"e2e\"\n[infoplane]\nenabled = false\n[probe]\nenabled = false\n",
+    )
+    .unwrap();
+    let c = cfg.to_str().unwrap();
+    let o = infoplane(
+        &[
+            "train",
+            "--config",
+            c,
+            "--set",
+            "optim.lr=1e-3",
+            "--set",
+            "strategy.kind=layerwise",
+            "--set",
+            "strategy.head=mlp",
+            "--print-config",
+        ],
+        repo(),
+    );
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains("lr = 0.001")
+            && t.contains("kind = \"layerwise\"")
+            && t.contains("head = \"mlp\""),
+        "{t}"
+    );
+    // An unknown key lists the table's keys; a wrong type says what was expected.
+    let o = infoplane(
+        &[
+            "train",
+            "--config",
+            c,
+            "--set",
+            "optim.lrr=1",
+            "--print-config",
+        ],
+        repo(),
+    );
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("optim.lrr") && text(&o).contains("`weight_decay`"),
+        "{}",
+        text(&o)
+    );
+    let o = infoplane(
+        &[
+            "train",
+            "--config",
+            c,
+            "--set",
+            "epochs=many",
+            "--print-config",
+        ],
+        repo(),
+    );
+    assert!(
+        !o.status.success() && text(&o).contains("epochs=many"),
+        "{}",
+        text(&o)
+    );
+    // A value checked like the file's.
+    let o = infoplane(
+        &[
+            "train",
+            "--config",
+            c,
+            "--out",
+            d.join("wide").to_str().unwrap(),
+            "--set",
+            "model.width=1e9",
+        ],
+        repo(),
+    );
+    assert!(
+        !o.status.success() && text(&o).contains("model.width"),
+        "{}",
+        text(&o)
+    );
+    // The run's config.toml holds the value and says it was set on the command line.
+    let out = d.join("run");
+    let o = infoplane(
+        &[
+            "train",
+            "--config",
+            c,
+            "--out",
+            out.to_str().unwrap(),
+            "--set",
+            "optim.lr=2e-3",
+        ],
+        repo(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let saved = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(
+        saved.starts_with("# set on the command line: optim.lr=2e-3\n")
+            && saved.contains("lr = 0.002"),
+        "{saved}"
+    );
+    // The same run asked for again is the same run (the comment does not make it another).
+    let o = infoplane(
+        &[
+            "train",
+            "--config",
+            c,
+            "--out",
+            out.to_str().unwrap(),
+            "--reuse",
+            "--set",
+            "optim.lr=2e-3",
+        ],
+        repo(),
+    );
+    assert!(
+        o.status.success() && !text(&o).contains("another config"),
+        "{}",
+        text(&o)
+    );
+    // reproduce and sweep plan take the same settings: the plan says so and every config has them.
+    let o = infoplane(
+        &[
+            "reproduce",
+            "fig3",
+            "--dry-run",
+            "--no-timing",
+            "--set",
+            "optim.lr=1e-3",
+        ],
+        repo(),
+    );
+    assert!(
+        o.status.success()
+            && text(&o).contains("set on the command line for every run: optim.lr=1e-3"),
+        "{}",
+        text(&o)
+    );
+    let sweep = d.join("sweep");
+    let o = infoplane(
+        &[
+            "sweep",
+            "plan",
+            "fig3",
+            "--scale",
+            "quick",
+            "--out",
+            sweep.to_str().unwrap(),
+            "--set",
+            "epochs=3",
+        ],
+        repo(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    for e in std::fs::read_dir(sweep.join("configs")).unwrap().flatten() {
+        let t = std::fs::read_to_string(e.path()).unwrap();
+        assert!(
+            t.contains("# set on the command line: epochs=3") && t.contains("\nepochs = 3\n"),
+            "{t}"
+        );
+    }
+}

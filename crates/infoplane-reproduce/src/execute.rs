@@ -65,6 +65,7 @@ pub fn execute(plan: &Plan, device: &Device) -> Vec<(String, String)> {
                 progress: true,
                 // Another reproduction training this run: wait for it, then reuse its result.
                 wait_for_lock: true,
+                settings: plan.settings.clone(),
                 ..Default::default()
             },
         );

@@ -25,6 +25,8 @@ pub struct Overrides {
     pub epochs: Option<usize>,
     /// These seeds instead of the scale's.
     pub seeds: Option<Vec<u64>>,
+    /// `KEY=VALUE` settings applied to every run's config last (`--set`).
+    pub settings: Vec<infoplane_train::Setting>,
 }
 
 /// One run of a plan.
@@ -87,6 +89,8 @@ pub struct Plan {
     pub note: String,
     /// The runs in the order they can be trained.
     pub runs: Vec<PlannedRun>,
+    /// The command line's settings, as typed (each run's `config.toml` lists them).
+    pub settings: Vec<String>,
 }
 
 /// Merges `over` into `base`, table by table (values of `over` win).
@@ -217,6 +221,11 @@ pub fn plan(
         for (k, &seed) in run_seeds.iter().enumerate() {
             let mut cfg = base.clone();
             apply(&mut cfg, o, seed);
+            if !o.settings.is_empty() {
+                cfg = infoplane_train::apply_settings(&cfg, &o.settings).with_context(|| {
+                    format!("{artifact}: run `{}` at {} scale", r.name, scale.as_str())
+                })?;
+            }
             if let Some(src) = &source {
                 let dir = runs
                     .iter()
@@ -244,6 +253,15 @@ pub fn plan(
             });
         }
     }
+    let settings: Vec<String> = o.settings.iter().map(|s| s.to_string()).collect();
+    let set_note = if settings.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; set on the command line for every run: {}",
+            settings.join(", ")
+        )
+    };
     Ok(Plan {
         artifact: artifact.to_string(),
         note: match scale {
@@ -253,10 +271,11 @@ pub fn plan(
                 "tiny (a pipeline check, not a result): the quick settings shrunk to 256 training samples, at most 2 epochs and width at most x1/8 — {}",
                 file.quick.note
             ),
-        },
+        } + &set_note,
         file,
         scale,
         runs,
+        settings,
     })
 }
 

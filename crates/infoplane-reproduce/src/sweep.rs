@@ -32,6 +32,8 @@ pub struct PlanArgs {
     pub backend: Vec<String>,
     /// `#SBATCH` options of the array script (e.g. `--gres=gpu:1`, `--time=08:00:00`).
     pub slurm: Vec<String>,
+    /// `KEY=VALUE` settings applied to every run (`--set`).
+    pub settings: Vec<infoplane_train::Setting>,
 }
 
 fn shell_quote(s: &str) -> String {
@@ -114,6 +116,10 @@ fn slurm_script(a: &PlanArgs, out: &Path, n_first: usize, n_after: usize) -> Str
 /// Writes the plan folder; returns what to tell the user.
 pub fn plan_cmd(a: &PlanArgs) -> Result<String> {
     let root = repo_root();
+    let overrides = Overrides {
+        settings: a.settings.clone(),
+        ..Default::default()
+    };
     if !crate::experiment::experiment_path(&root, &a.artifact).exists() {
         // Refused before anything is written.
         plan(
@@ -121,7 +127,7 @@ pub fn plan_cmd(a: &PlanArgs) -> Result<String> {
             &a.artifact,
             a.scale,
             &Layout::Flat(a.out.join("runs")),
-            &Overrides::default(),
+            &overrides,
         )?;
     }
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
@@ -131,7 +137,7 @@ pub fn plan_cmd(a: &PlanArgs) -> Result<String> {
         &a.artifact,
         a.scale,
         &Layout::Flat(out.join("runs")),
-        &Overrides::default(),
+        &overrides,
     )?;
     for d in ["configs", "logs", "runs"] {
         std::fs::create_dir_all(out.join(d))
@@ -142,7 +148,11 @@ pub fn plan_cmd(a: &PlanArgs) -> Result<String> {
     for r in &p.runs {
         std::fs::write(
             out.join("configs").join(format!("{}.toml", stem(r))),
-            r.config().to_toml(),
+            p.settings
+                .iter()
+                .map(|s| format!("# set on the command line: {s}\n"))
+                .collect::<String>()
+                + &r.config().to_toml(),
         )
         .with_context(|| format!("writing the config of {}", r.name))?;
         let line = job_line(a, &out, r);
@@ -163,6 +173,7 @@ pub fn plan_cmd(a: &PlanArgs) -> Result<String> {
     let plan_json = serde_json::json!({
         "artifact": a.artifact,
         "scale": a.scale.as_str(),
+        "settings": p.settings,
         "runs": p.runs.iter().map(|r| serde_json::json!({
             "name": r.name,
             "replicate": r.replicate,

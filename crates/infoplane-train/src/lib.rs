@@ -36,7 +36,7 @@ pub mod toy;
 pub mod train_loop;
 
 pub use build::{DataShape, build_model, build_strategy, build_strategy_for};
-pub use config::{CheckedConfig, StrategyConfig, TrainConfig};
+pub use config::{CheckedConfig, Setting, StrategyConfig, TrainConfig, apply_settings};
 pub use error::{Result, TrainError};
 pub use methods::{BuildEnv, METHODS, Method, Params};
 pub use observer::{EvalContext, EvalPoint, Observer, ResumePoint};

@@ -37,6 +37,9 @@ pub struct RunOptions {
     /// Wait while another process holds the run directory (then decide what to do with what
     /// it left) instead of refusing.
     pub wait_for_lock: bool,
+    /// Settings given on the command line (`KEY=VALUE`), already applied to the config:
+    /// `config.toml` lists them in comments above the resolved values.
+    pub settings: Vec<String>,
 }
 
 impl RunOptions {
@@ -176,6 +179,17 @@ fn same_run(saved: &str, record: &str) -> bool {
     }
 }
 
+/// True when a saved `config.toml` holds exactly the config of `record` (comments aside).
+fn identical(saved: &str, record: &str) -> bool {
+    match (
+        TrainConfig::from_toml(saved),
+        TrainConfig::from_toml(record),
+    ) {
+        (Ok(old), Ok(new)) => old == new,
+        _ => saved == record,
+    }
+}
+
 /// Decides, under the run directory's lock, whether to start (`Ok(Ok(false))`), resume
 /// (`Ok(Ok(true))`) or return a finished run (`Ok(Err(summary))`).
 fn prepare(
@@ -204,7 +218,7 @@ fn prepare(
             ),
         });
     }
-    let same = saved.as_deref() == Some(record);
+    let same = saved.as_deref().is_some_and(|old| identical(old, record));
     let resumable = crate::train_loop::checkpoint_to_resume(run_dir).is_some();
     let no_checkpoint = || {
         TrainError::RunDir {
@@ -289,7 +303,12 @@ pub fn run_with(
             std::fs::remove_file(&p).map_err(|e| TrainError::io(&p, e))?;
         }
     }
-    crate::rundir::write_atomic(&run_dir.join("config.toml"), spec.record.as_bytes())?;
+    let mut text = String::new();
+    for s in &opts.settings {
+        text.push_str(&format!("# set on the command line: {s}\n"));
+    }
+    text.push_str(&spec.record);
+    crate::rundir::write_atomic(&run_dir.join("config.toml"), text.as_bytes())?;
     crate::provenance::record(run_dir)?;
     let (mut observers, eval_set) = default_observers(spec, data, run_dir)?;
     let descriptions = {

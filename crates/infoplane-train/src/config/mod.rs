@@ -26,6 +26,7 @@
 //! ```
 
 pub mod sections;
+pub mod settings;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -43,6 +44,7 @@ pub use sections::{
     ProbeConfig, ProbeMethod,
 };
 use sections::{d_batch, d_epochs};
+pub use settings::{Setting, apply_settings};
 
 /// A whole training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
