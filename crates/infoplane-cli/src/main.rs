@@ -11,6 +11,7 @@ mod cmd_bench;
 mod cmd_data;
 mod cmd_hsic;
 mod cmd_models;
+mod cmd_plane;
 mod cmd_read;
 mod cmd_reproduce;
 mod cmd_train;
@@ -118,6 +119,13 @@ enum Command {
     /// The reading of runs' information planes by the reports' rules (effect sizes), at the
     /// end or cut at given epochs.
     Read(cmd_read::ReadArgs),
+    /// A run's information-plane samples (x.npy, y.npy) and every stage's representation of
+    /// them at its checkpoint (<step>_<stage>.npy), for another framework or `plane`.
+    Reprs(cmd_plane::ReprsArgs),
+    /// The information plane of representations saved by any framework (one
+    /// <step>_<layer>.npy per checkpoint and layer), with a run's protocol, kernels and
+    /// reading rules: infoplane.jsonl, infoplane.png and readings.txt.
+    Plane(Box<cmd_plane::PlaneArgs>),
     /// Figures from run directories.
     Plot {
         #[command(subcommand)]
@@ -301,6 +309,8 @@ fn run(cli: Cli) -> Result<()> {
             cmd_bench::run(&args, &device, &label)
         }
         Command::Read(a) => cmd_read::run(&a),
+        Command::Reprs(a) => cmd_plane::reprs(&a),
+        Command::Plane(a) => cmd_plane::plane(&a),
         Command::Reproduce(a) => cmd_reproduce::reproduce(&a),
         Command::Sweep { command } => match command {
             SweepCommand::Plan(a) => cmd_reproduce::sweep_plan(&a),

@@ -871,3 +871,194 @@ fn set_changes_any_key_checked_like_the_file_and_the_run_records_it() {
         );
     }
 }
+
+#[test]
+fn a_plane_of_dumped_representations_equals_the_one_recorded_during_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cfg = d.join("p.toml");
+    std::fs::write(
+        &cfg,
+        "name = \"p\"\nepochs = 2\nbatch_size = 64\n[data]\ndataset = \"mnist-10k\"\nlimit_train = 512\nlimit_test = 256\n[model]\narch = \"lenet5\"\n[strategy]\nkind = \"e2e\"\n[infoplane]\nsamples = 256\nbatch = 64\n[probe]\nenabled = false\n",
+    )
+    .unwrap();
+    let run = d.join("run");
+    let o = infoplane(
+        &[
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+        ],
+        repo(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let reprs = d.join("reprs");
+    let o = infoplane(
+        &[
+            "reprs",
+            run.to_str().unwrap(),
+            "--out",
+            reprs.to_str().unwrap(),
+        ],
+        repo(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(reprs.join("16_conv1.npy").exists() && reprs.join("16_fc5.npy").exists());
+    let out = d.join("plane");
+    let args = |extra: &[&str]| {
+        let mut v = vec![
+            "plane",
+            "--reprs",
+            reprs.to_str().unwrap(),
+            "--inputs",
+            reprs.to_str().unwrap(),
+            "--labels",
+            reprs.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        v.extend_from_slice(extra);
+        v.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let mut a = args(&[
+        "--settings-of",
+        run.to_str().unwrap(),
+        "--steps-per-epoch",
+        "8",
+    ]);
+    a[4] = reprs.join("x.npy").to_str().unwrap().into();
+    a[6] = reprs.join("y.npy").to_str().unwrap().into();
+    let o = infoplane(&a.iter().map(String::as_str).collect::<Vec<_>>(), repo());
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(out.join("infoplane.png").exists() && out.join("readings.txt").exists());
+    // The last point of every stage recorded during training, and the one measured now from
+    // the checkpoint's dumped representations: the same numbers.
+    let recorded = infoplane_hsic::read_points(&run.join("infoplane.jsonl")).unwrap();
+    let measured = infoplane_hsic::read_points(&out.join("infoplane.jsonl")).unwrap();
+    assert_eq!(measured.len(), 5);
+    for m in &measured {
+        let r = recorded
+            .iter()
+            .rfind(|p| p.stage == m.stage)
+            .expect("the stage was recorded");
+        assert_eq!(
+            (r.step, r.stage_name.as_str()),
+            (m.step, m.stage_name.as_str())
+        );
+        assert_eq!(r.epoch, m.epoch);
+        for (a, b) in [(r.nhsic_x, m.nhsic_x), (r.nhsic_y, m.nhsic_y)] {
+            assert!(
+                (a - b).abs() <= 1e-9 * a.abs().max(1.0),
+                "{} {a} vs {b}",
+                m.stage_name
+            );
+        }
+    }
+    // A second measurement into the same folder is refused; a missing layer file is named.
+    let o = infoplane(&a.iter().map(String::as_str).collect::<Vec<_>>(), repo());
+    assert!(
+        !o.status.success() && text(&o).contains("--overwrite"),
+        "{}",
+        text(&o)
+    );
+    std::fs::remove_file(reprs.join("16_fc4.npy")).unwrap();
+    let mut b = a.clone();
+    b.push("--overwrite".into());
+    let o = infoplane(&b.iter().map(String::as_str).collect::<Vec<_>>(), repo());
+    assert!(
+        !o.status.success() && text(&o).contains("fc4"),
+        "{}",
+        text(&o)
+    );
+}
+
+/// A Python with torch and numpy: `INFOPLANE_PYTHON`, else `python3` when it has them.
+fn torch_python() -> Option<String> {
+    let py = std::env::var("INFOPLANE_PYTHON").unwrap_or_else(|_| "python3".into());
+    Command::new(&py)
+        .args(["-c", "import torch, numpy"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|_| py)
+}
+
+#[test]
+fn the_pytorch_dump_script_writes_what_plane_measures() {
+    let Some(py) = torch_python() else {
+        eprintln!("skipped: no Python with torch (set INFOPLANE_PYTHON to one)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cfg = d.join("e.toml");
+    std::fs::write(
+        &cfg,
+        "name = \"e\"\n[data]\ndataset = \"mnist-10k\"\nlimit_train = 512\nlimit_test = 256\n[model]\narch = \"lenet5\"\n[strategy]\nkind = \"e2e\"\n",
+    )
+    .unwrap();
+    let data = d.join("data");
+    let o = infoplane(
+        &[
+            "data",
+            "export",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            data.to_str().unwrap(),
+        ],
+        repo(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let reprs = d.join("reprs");
+    let script = repo().join("scripts/dump_reprs_torch.py");
+    let o = Command::new(&py)
+        .args([
+            script.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            reprs.to_str().unwrap(),
+            "--epochs",
+            "2",
+            "--every",
+            "4",
+            "--eval",
+            "256",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let out = d.join("plane");
+    let o = infoplane(
+        &[
+            "plane",
+            "--reprs",
+            reprs.to_str().unwrap(),
+            "--inputs",
+            reprs.join("x.npy").to_str().unwrap(),
+            "--labels",
+            reprs.join("y.npy").to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--batch",
+            "64",
+            "--steps-per-epoch",
+            "4",
+        ],
+        repo(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let points = infoplane_hsic::read_points(&out.join("infoplane.jsonl")).unwrap();
+    // Steps 0, 4 and the end (8) for the four layers, in the script's order.
+    assert_eq!(points.len(), 3 * 4);
+    let names: Vec<&str> = points[..4].iter().map(|p| p.stage_name.as_str()).collect();
+    assert_eq!(names, ["conv1", "conv2", "fc1", "fc2"]);
+    assert!(
+        points
+            .iter()
+            .all(|p| p.nhsic_x.is_finite() && p.nhsic_y > 0.0)
+    );
+}

@@ -9,6 +9,7 @@
 
 pub mod error;
 pub mod estimators;
+pub mod foreign;
 pub mod kernel;
 pub mod npy;
 pub mod recorder;

@@ -28,6 +28,7 @@ pub mod methods;
 pub mod observer;
 pub mod observers;
 pub mod provenance;
+pub mod reprs;
 pub mod run;
 pub mod rundir;
 pub mod strategy;

@@ -103,6 +103,18 @@ impl<'a> RunSpec<'a> {
 /// Observers, and the information plane's evaluation set in words (when measured).
 pub type Observers = (Vec<Box<dyn Observer>>, Option<String>);
 
+/// The split the information plane samples from, and its fixed evaluation subset.
+pub fn eval_split<'d>(
+    ip: &crate::config::InfoPlaneConfig,
+    data: &'d Dataset,
+) -> (&'d infoplane_data::Split, infoplane_data::Split) {
+    let source = match ip.split {
+        EvalSplit::Test => &data.test,
+        EvalSplit::Train => &data.train,
+    };
+    (source, source.subset(ip.samples, ip.subset_seed))
+}
+
 /// The default observers: the information plane on the fixed evaluation set and the probes.
 /// Returns them with the evaluation set's description.
 pub fn default_observers(spec: &RunSpec<'_>, data: &Dataset, run_dir: &Path) -> Result<Observers> {
@@ -111,11 +123,7 @@ pub fn default_observers(spec: &RunSpec<'_>, data: &Dataset, run_dir: &Path) -> 
     let mut eval_set = None;
     let ip = spec.infoplane;
     if ip.enabled {
-        let source = match ip.split {
-            EvalSplit::Test => &data.test,
-            EvalSplit::Train => &data.train,
-        };
-        let eval = source.subset(ip.samples, ip.subset_seed);
+        let (source, eval) = eval_split(ip, data);
         if eval.len() < ip.batch {
             return Err(TrainError::value(
                 "infoplane.batch",

@@ -160,6 +160,15 @@ fn stage_summary(
     }
 }
 
+/// Per-stage series of information-plane points alone (no probes or heads): what the
+/// reading rules read, for planes measured outside a run.
+pub fn stages_of_points(points: &[infoplane_hsic::PlanePoint]) -> Vec<StageSummary> {
+    let n = points.iter().map(|p| p.stage).max().unwrap_or(0);
+    (1..=n)
+        .map(|s| stage_summary(s, points, &[], None, None))
+        .collect()
+}
+
 /// Builds the summary of a run directory from its files.
 pub fn summarize(run_dir: &Path, wall_seconds: f64, d: &Descriptions) -> Result<RunSummary> {
     let metrics = read_metrics(&run_dir.join("metrics.jsonl"))?;
