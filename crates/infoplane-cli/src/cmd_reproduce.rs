@@ -136,6 +136,12 @@ pub struct SweepPlanArgs {
     /// folders of their own.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// A grid over one key (repeatable: the cartesian product is planned), e.g.
+    /// --grid optim.lr=1e-3,5e-4 --grid model.width=0.25,0.5. Each point's runs go into
+    /// runs/<key-value_...>/; `sweep collect` tabulates accuracy and final nHSIC against the
+    /// keys.
+    #[arg(long, value_name = "KEY=V1,V2,...")]
+    pub grid: Vec<String>,
 }
 
 /// Runs `infoplane sweep plan`.
@@ -157,6 +163,11 @@ pub fn sweep_plan(a: &SweepPlanArgs) -> Result<()> {
             backend,
             slurm: a.slurm.clone(),
             settings: crate::cmd_train::settings(&a.set)?,
+            grid: a
+                .grid
+                .iter()
+                .map(|g| g.parse())
+                .collect::<infoplane_reproduce::Result<_>>()?,
         })?
     );
     Ok(())

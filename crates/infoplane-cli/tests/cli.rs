@@ -1062,3 +1062,73 @@ fn the_pytorch_dump_script_writes_what_plane_measures() {
             .all(|p| p.nhsic_x.is_finite() && p.nhsic_y > 0.0)
     );
 }
+
+#[test]
+fn a_grid_plans_every_combination_and_collect_tabulates_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = dir.path().join("grid");
+    let bin = env!("CARGO_BIN_EXE_infoplane");
+    let o = infoplane(
+        &[
+            "sweep",
+            "plan",
+            "quick",
+            "--scale",
+            "quick",
+            "--out",
+            sweep.to_str().unwrap(),
+            "--binary",
+            bin,
+            "--grid",
+            "optim.lr=1e-3,2e-3",
+            "--grid",
+            "epochs=1,2",
+            "--set",
+            "data.limit_train=256",
+            "--set",
+            "data.limit_test=128",
+            "--set",
+            "infoplane.samples=128",
+            "--set",
+            "infoplane.batch=64",
+            "--set",
+            "probe.enabled=false",
+        ],
+        repo(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    // 2 x 2 points of the main job's two runs, each point in a folder of its own.
+    let jobs = std::fs::read_to_string(sweep.join("jobs.txt")).unwrap();
+    assert_eq!(jobs.lines().count(), 8, "{jobs}");
+    let cfg =
+        std::fs::read_to_string(sweep.join("configs/optim.lr-2e-3_epochs-1__e2e.toml")).unwrap();
+    assert!(
+        cfg.contains("lr = 0.002") && cfg.contains("\nepochs = 1\n"),
+        "{cfg}"
+    );
+    // Run the E2E jobs only; the table says which runs have not finished.
+    for line in jobs.lines().filter(|l| l.contains("__e2e")) {
+        let st = Command::new("bash").args(["-c", line]).status().unwrap();
+        assert!(st.success(), "{line}");
+    }
+    let o = infoplane(&["sweep", "collect", sweep.to_str().unwrap()], repo());
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let rows: Vec<&str> = t.lines().filter(|l| l.starts_with("| optim.lr-")).collect();
+    assert_eq!(rows.len(), 8, "{t}");
+    assert_eq!(
+        rows.iter().filter(|r| r.contains("not finished")).count(),
+        4,
+        "{t}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.contains("| 2e-3 | 2 |") && r.contains("conv1")),
+        "{t}"
+    );
+    assert!(
+        t.contains("| optim.lr | 1e-3 |") && t.contains("| 2 |"),
+        "{t}"
+    );
+    assert!(sweep.join("grid.md").exists());
+}

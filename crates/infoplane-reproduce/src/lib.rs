@@ -30,6 +30,7 @@ pub mod estimate;
 pub mod execute;
 pub mod experiment;
 pub mod figures;
+pub mod grid;
 pub mod image;
 pub mod index;
 pub mod plan;

@@ -14,6 +14,7 @@ use crate::error::{Context, Result};
 
 use crate::execute::collect;
 use crate::experiment::{Scale, repo_root};
+use crate::grid::{Combination, Grid, collect_grid, combinations};
 use crate::plan::{Layout, Overrides, Plan, PlannedRun, plan};
 use crate::report::write_report;
 
@@ -34,6 +35,8 @@ pub struct PlanArgs {
     pub slurm: Vec<String>,
     /// `KEY=VALUE` settings applied to every run (`--set`).
     pub settings: Vec<infoplane_train::Setting>,
+    /// Grids of settings (`--grid KEY=V1,V2`): every combination is planned.
+    pub grid: Vec<Grid>,
 }
 
 fn shell_quote(s: &str) -> String {
@@ -46,13 +49,17 @@ fn shell_quote(s: &str) -> String {
     }
 }
 
-/// The file stem of a run's config and log: its folder's name (`<name>` or
-/// `<name>-seed<S>`).
-fn stem(r: &PlannedRun) -> String {
-    r.dir
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_else(|| r.name.clone())
+/// The file stem of a run's config and log: its folder under `runs/` (`<name>`,
+/// `<name>-seed<S>`, or `<tag>__<name>` for a grid point).
+fn stem(out: &Path, r: &PlannedRun) -> String {
+    match r.dir.strip_prefix(out.join("runs")) {
+        Ok(rel) if rel.components().count() > 0 => rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("__"),
+        _ => r.name.clone(),
+    }
 }
 
 fn job_line(a: &PlanArgs, out: &Path, r: &PlannedRun) -> String {
@@ -61,7 +68,7 @@ fn job_line(a: &PlanArgs, out: &Path, r: &PlannedRun) -> String {
         "train".into(),
         "--config".into(),
         out.join("configs")
-            .join(format!("{}.toml", stem(r)))
+            .join(format!("{}.toml", stem(out, r)))
             .display()
             .to_string(),
         "--out".into(),
@@ -78,7 +85,7 @@ fn job_line(a: &PlanArgs, out: &Path, r: &PlannedRun) -> String {
         "{cmd} > {} 2>&1",
         shell_quote(
             &out.join("logs")
-                .join(format!("{}.log", stem(r)))
+                .join(format!("{}.log", stem(out, r)))
                 .display()
                 .to_string()
         )
@@ -113,42 +120,66 @@ fn slurm_script(a: &PlanArgs, out: &Path, n_first: usize, n_after: usize) -> Str
     sb
 }
 
-/// Writes the plan folder; returns what to tell the user.
-pub fn plan_cmd(a: &PlanArgs) -> Result<String> {
-    let root = repo_root();
-    let overrides = Overrides {
-        settings: a.settings.clone(),
-        ..Default::default()
-    };
-    if !crate::experiment::experiment_path(&root, &a.artifact).exists() {
-        // Refused before anything is written.
-        plan(
-            &root,
+/// One planned run of a sweep and the grid point it belongs to.
+struct SweepRun<'c> {
+    run: PlannedRun,
+    point: &'c Combination,
+    settings: Vec<String>,
+}
+
+/// Plans every grid point (one without a grid) into `out/runs[/<tag>]`.
+fn plan_points<'c>(
+    a: &PlanArgs,
+    out: &Path,
+    points: &'c [Combination],
+) -> Result<Vec<SweepRun<'c>>> {
+    let mut runs = Vec::new();
+    for point in points {
+        let overrides = Overrides {
+            settings: a.settings.iter().chain(&point.settings).cloned().collect(),
+            ..Default::default()
+        };
+        let dir = match &point.tag {
+            Some(t) => out.join("runs").join(t),
+            None => out.join("runs"),
+        };
+        let p = plan(
+            &repo_root(),
             &a.artifact,
             a.scale,
-            &Layout::Flat(a.out.join("runs")),
+            &Layout::Flat(dir),
             &overrides,
         )?;
+        for run in p.runs {
+            runs.push(SweepRun {
+                run,
+                point,
+                settings: p.settings.clone(),
+            });
+        }
     }
+    Ok(runs)
+}
+
+/// Writes the plan folder; returns what to tell the user.
+pub fn plan_cmd(a: &PlanArgs) -> Result<String> {
+    let points = combinations(&a.grid)?;
+    // Everything is planned (and so checked) before anything is written.
+    plan_points(a, &a.out, &points)?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let out = std::fs::canonicalize(&a.out).unwrap_or(a.out.clone());
-    let p = plan(
-        &root,
-        &a.artifact,
-        a.scale,
-        &Layout::Flat(out.join("runs")),
-        &overrides,
-    )?;
+    let runs = plan_points(a, &out, &points)?;
     for d in ["configs", "logs", "runs"] {
         std::fs::create_dir_all(out.join(d))
             .with_context(|| format!("creating {}", out.join(d).display()))?;
     }
     let mut first = String::new();
     let mut after = String::new();
-    for r in &p.runs {
+    for sr in &runs {
+        let r = &sr.run;
         std::fs::write(
-            out.join("configs").join(format!("{}.toml", stem(r))),
-            p.settings
+            out.join("configs").join(format!("{}.toml", stem(&out, r))),
+            sr.settings
                 .iter()
                 .map(|s| format!("# set on the command line: {s}\n"))
                 .collect::<String>()
@@ -173,13 +204,15 @@ pub fn plan_cmd(a: &PlanArgs) -> Result<String> {
     let plan_json = serde_json::json!({
         "artifact": a.artifact,
         "scale": a.scale.as_str(),
-        "settings": p.settings,
-        "runs": p.runs.iter().map(|r| serde_json::json!({
-            "name": r.name,
-            "replicate": r.replicate,
-            "config": format!("{}.toml", stem(r)),
-            "dir": r.dir,
-            "after": r.after,
+        "settings": a.settings.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        "grid": a.grid.iter().map(|g| serde_json::json!({"key": g.key, "values": g.values})).collect::<Vec<_>>(),
+        "runs": runs.iter().map(|sr| serde_json::json!({
+            "name": sr.run.name,
+            "replicate": sr.run.replicate,
+            "config": format!("{}.toml", stem(&out, &sr.run)),
+            "dir": sr.run.dir,
+            "after": sr.run.after,
+            "grid": sr.point.values.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect::<serde_json::Map<String, serde_json::Value>>(),
         })).collect::<Vec<_>>(),
     });
     std::fs::write(
@@ -190,7 +223,7 @@ pub fn plan_cmd(a: &PlanArgs) -> Result<String> {
     Ok(format!(
         "{}: {} runs planned in {} ({} in jobs.txt{}); run them with e.g. `parallel -j 2 < {}/jobs.txt` or `sbatch --array=1-{n_first} {}/slurm.sbatch`, then `infoplane sweep collect {}`",
         a.artifact,
-        p.runs.len(),
+        runs.len(),
         out.display(),
         n_first,
         if n_after > 0 {
@@ -254,6 +287,16 @@ fn read_plan(dir: &Path) -> Result<Plan> {
 /// Builds the report of a sweep folder from the runs that exist; returns what to tell the
 /// user.
 pub fn collect_cmd(dir: &Path, backend: &str) -> Result<String> {
+    if let Ok(text) = std::fs::read_to_string(dir.join("plan.json"))
+        && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+        && v["grid"].as_array().is_some_and(|g| !g.is_empty())
+    {
+        let table = collect_grid(dir, &v)?;
+        return Ok(format!(
+            "{table}\n(written to {})",
+            dir.join("grid.md").display()
+        ));
+    }
     let p = read_plan(dir)?;
     let c = collect(&p);
     write_report(&p, &c, dir, backend, &[], 0.0)?;
