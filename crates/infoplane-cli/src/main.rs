@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod cmd_bench;
 mod cmd_data;
+mod cmd_export;
 mod cmd_hsic;
 mod cmd_models;
 mod cmd_plane;
@@ -122,6 +123,9 @@ enum Command {
     /// A run's information-plane samples (x.npy, y.npy) and every stage's representation of
     /// them at its checkpoint (<step>_<stage>.npy), for another framework or `plane`.
     Reprs(cmd_plane::ReprsArgs),
+    /// A run's trained backbone as safetensors with PyTorch's parameter names and layouts,
+    /// and a JSON sidecar describing the architecture (scripts/torch_models.py rebuilds it).
+    Export(cmd_export::ExportArgs),
     /// The information plane of representations saved by any framework (one
     /// <step>_<layer>.npy per checkpoint and layer), with a run's protocol, kernels and
     /// reading rules: infoplane.jsonl, infoplane.png and readings.txt.
@@ -310,6 +314,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Read(a) => cmd_read::run(&a),
         Command::Reprs(a) => cmd_plane::reprs(&a),
+        Command::Export(a) => cmd_export::export(&a),
         Command::Plane(a) => cmd_plane::plane(&a),
         Command::Reproduce(a) => cmd_reproduce::reproduce(&a),
         Command::Sweep { command } => match command {

@@ -1132,3 +1132,101 @@ fn a_grid_plans_every_combination_and_collect_tabulates_it() {
     );
     assert!(sweep.join("grid.md").exists());
 }
+
+#[test]
+fn export_writes_pytorch_named_safetensors_that_pytorch_scores_like_us() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cfg = d.join("x.toml");
+    std::fs::write(
+        &cfg,
+        "name = \"x\"\nepochs = 1\nbatch_size = 64\n[data]\ndataset = \"mnist-10k\"\nlimit_train = 256\nlimit_test = 128\n[model]\narch = \"lenet5\"\n[strategy]\nkind = \"e2e\"\n[infoplane]\nsamples = 128\nbatch = 64\n[probe]\nenabled = false\n",
+    )
+    .unwrap();
+    let run = d.join("run");
+    let o = infoplane(
+        &[
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+        ],
+        repo(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let file = d.join("net.safetensors");
+    let o = infoplane(
+        &[
+            "export",
+            run.to_str().unwrap(),
+            "--out",
+            file.to_str().unwrap(),
+        ],
+        repo(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    // The header: PyTorch's names and layouts (linear weights out x in), LeNet5's 61,706
+    // parameters on 1x28x28 inputs.
+    let bytes = std::fs::read(&file).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    assert_eq!(
+        header["stages.0.conv.conv.weight"]["shape"],
+        serde_json::json!([6, 1, 5, 5])
+    );
+    assert_eq!(
+        header["stages.2.linear.weight"]["shape"],
+        serde_json::json!([120, 400])
+    );
+    let params: u64 = header
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| *k != "__metadata__")
+        .map(|(_, v)| {
+            v["shape"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_u64().unwrap())
+                .product::<u64>()
+        })
+        .sum();
+    assert_eq!(params, 61_706);
+    let side: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("net.json")).unwrap()).unwrap();
+    assert_eq!(side["model"]["arch"], "lenet5");
+    assert_eq!(side["input"], serde_json::json!([1, 28, 28]));
+    // Where PyTorch is installed: the rebuilt module's class scores equal ours.
+    let Some(py) = torch_python() else {
+        eprintln!("PyTorch comparison skipped: no Python with torch (set INFOPLANE_PYTHON)");
+        return;
+    };
+    let reprs = d.join("reprs");
+    let o = infoplane(
+        &[
+            "reprs",
+            run.to_str().unwrap(),
+            "--out",
+            reprs.to_str().unwrap(),
+        ],
+        repo(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = Command::new(py)
+        .args([
+            repo().join("scripts/torch_models.py").to_str().unwrap(),
+            file.to_str().unwrap(),
+            "--check",
+            reprs.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("max |PyTorch - infoplane|"),
+        "{}",
+        text(&o)
+    );
+}

@@ -75,3 +75,30 @@ pub fn dump_representations(run_dir: &Path, out: &Path, device: &Device) -> Resu
         stages: names,
     })
 }
+
+/// The backbone of the run in `run_dir` (its staged model, without a strategy's heads) at
+/// its checkpoint, with the run's checked config and input shape.
+pub fn load_backbone(
+    run_dir: &Path,
+    device: &Device,
+) -> Result<(
+    crate::CheckedConfig,
+    crate::DataShape,
+    infoplane_models::StagedModel,
+)> {
+    use burn::module::Module;
+    let cfg = crate::TrainConfig::from_file(&run_dir.join("config.toml"))?.check()?;
+    let data = cfg.config().data.load()?;
+    let shape = crate::DataShape::of(&cfg, &data)?;
+    let model = crate::build_model(&cfg, shape, device)?;
+    let dir = crate::train_loop::checkpoint_to_resume(run_dir)
+        .unwrap_or_else(|| crate::train_loop::checkpoint_dir(run_dir));
+    let path = dir.join(crate::strategy::MODEL_FILE);
+    let model = model
+        .try_load_file(&path)
+        .map_err(|e| TrainError::Checkpoint {
+            path,
+            reason: format!("cannot be read ({e:?}): the run has no complete checkpoint"),
+        })?;
+    Ok((cfg, shape, model))
+}
