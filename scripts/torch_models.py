@@ -6,12 +6,12 @@
 
 `net.json` (written beside the file) says the architecture. With `--check`, REPRS is a folder
 written by `infoplane reprs RUN --out REPRS`: the script feeds its x.npy through the PyTorch
-model and compares the scores with the last stage's representation there (the class scores),
-printing the largest absolute difference; it exits non-zero above float32 rounding.
+model and compares the class scores with scores.npy there, printing the largest absolute
+difference; it exits non-zero above float32 rounding.
 
-Architectures: LeNet5 (without batch norm: the paper's). The safetensors file is read with a
-small reader of the format (an 8-byte header length, a JSON header, raw little-endian data), so
-only torch and numpy are needed.
+Architectures: LeNet5 (without batch norm: the paper's) and ResNet18 (any width, batch norm,
+no dropout). The safetensors file is read with a small reader of the format (an 8-byte header
+length, a JSON header, raw little-endian data), so only torch and numpy are needed.
 """
 import argparse
 import json
@@ -79,12 +79,60 @@ class LeNet5(nn.Module):
         return x
 
 
+def conv_bn(cin, cout, k, stride, pad):
+    """Our ConvBn: `conv` (no bias) then `bn`."""
+    m = Named()
+    m.conv = nn.Conv2d(cin, cout, k, stride=stride, padding=pad, bias=False)
+    m.bn = nn.BatchNorm2d(cout)
+    return m
+
+
+def run_conv_bn(m, x):
+    return m.bn(m.conv(x))
+
+
+class ResNet18(nn.Module):
+    """infoplane's CIFAR ResNet18: a 3x3 stem (conv-BN-ReLU, no max-pool), basic blocks in four
+    groups (widths 64-512 x width, strides 1, 2, 2, 2; a 1x1 conv-BN shortcut where the shape
+    changes), global average pooling, a linear classifier — with its parameter names."""
+
+    def __init__(self, channels, classes, width=1.0):
+        super().__init__()
+        w = lambda c: max(1, round(c * width))
+        stem = Named()
+        stem.conv = conv_bn(channels, w(64), 3, 1, 1)
+        self.stages = nn.ModuleList([stem])
+        cin = w(64)
+        for g, planes in enumerate([64, 128, 256, 512]):
+            for b in range(2):
+                stride = 2 if g > 0 and b == 0 else 1
+                blk = Named()
+                blk.conv1 = conv_bn(cin, w(planes), 3, stride, 1)
+                blk.conv2 = conv_bn(w(planes), w(planes), 3, 1, 1)
+                if stride != 1 or cin != w(planes):
+                    blk.shortcut = conv_bn(cin, w(planes), 1, stride, 0)
+                self.stages.append(blk)
+                cin = w(planes)
+        self.classifier = Named()
+        self.classifier.linear = nn.Linear(cin, classes)
+
+    def forward(self, x):
+        x = torch.relu(run_conv_bn(self.stages[0].conv, x))
+        for blk in self.stages[1:]:
+            y = run_conv_bn(blk.conv2, torch.relu(run_conv_bn(blk.conv1, x)))
+            s = run_conv_bn(blk.shortcut, x) if hasattr(blk, "shortcut") else x
+            x = torch.relu(y + s)
+        return self.classifier.linear(x.mean(dim=(2, 3)))
+
+
 def build(side_info):
     m = side_info["model"]
     arch = m["arch"]
     c, h, w = side_info["input"]
     if arch == "lenet5" and not m.get("batch_norm", False):
         return LeNet5(c, h, side_info["classes"], m.get("width", 1.0), m.get("conv1_padding"))
+    if arch == "resnet18" and m.get("batch_norm", True) and m.get("dropout", 0.0) == 0.0:
+        return ResNet18(c, side_info["classes"], m.get("width", 1.0))
     sys.exit(f"{arch} (batch_norm={m.get('batch_norm')}) is not rebuilt by this script yet")
 
 
@@ -103,10 +151,7 @@ def main():
     if a.check:
         x = np.load(os.path.join(a.check, "x.npy")).astype(np.float32)
         x = torch.from_numpy(x).reshape(len(x), *side["input"])
-        layers = open(os.path.join(a.check, "layers.txt")).read().split()
-        last = layers[-1]
-        files = [f for f in os.listdir(a.check) if f.endswith(f"_{last}.npy")]
-        ours = np.load(os.path.join(a.check, sorted(files)[-1]))
+        ours = np.load(os.path.join(a.check, "scores.npy"))
         with torch.no_grad():
             theirs = model(x).numpy()
         diff = float(np.abs(theirs - ours).max())

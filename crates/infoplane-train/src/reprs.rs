@@ -1,7 +1,8 @@
 //! A run's representations as files another framework (or `infoplane plane`) can read: the
 //! information plane's evaluation samples (`x.npy`, n × features after the run's pipeline;
 //! `y.npy`, the n labels) and every stage's representation of them at the run's checkpoint
-//! (`<step>_<stage>.npy`, n × features), with `layers.txt` naming the stages in order. The
+//! (`<step>_<stage>.npy`, n × features), with `layers.txt` naming the stages in order, and the
+//! class scores the run predicts from (`scores.npy`, n × classes). The
 //! same layout `infoplane plane` measures, whoever wrote it.
 
 use std::path::Path;
@@ -66,6 +67,24 @@ pub fn dump_representations(run_dir: &Path, out: &Path, device: &Device) -> Resu
             &values,
         )?;
     }
+    // The class scores test accuracy is computed from (for E2E, the backbone's classifier).
+    let mut scores = Vec::new();
+    let mut classes = 0;
+    for (x, _) in crate::features::chunks(&inputs, device) {
+        let s = evaluator.evaluate(x).scores;
+        classes = s.dims()[1];
+        scores.extend(
+            s.into_data()
+                .try_to_vec::<f32>()
+                .map_err(|e| TrainError::RunDir {
+                    path: run_dir.into(),
+                    reason: format!("the class scores could not be read: {e:?}"),
+                })?
+                .into_iter()
+                .map(f64::from),
+        );
+    }
+    write(&out.join("scores.npy"), &[n, classes], &scores)?;
     let list: String = names.iter().map(|s| format!("{s}\n")).collect();
     crate::rundir::write_atomic(&out.join("layers.txt"), list.as_bytes())?;
     Ok(Dumped {
