@@ -151,6 +151,28 @@ fn seconds<T>(f: impl FnOnce() -> T) -> (T, f64) {
     (out, t0.elapsed().as_secs_f64())
 }
 
+/// One epoch of each stage's probe on up to 1,024 random rows of its width, scaled to the
+/// probe's `n` samples and `epochs`.
+fn probe_fit_seconds(
+    features: &[Tensor<2>],
+    n: usize,
+    epochs: usize,
+    classes: usize,
+    device: &Device,
+) -> f64 {
+    let rows = n.min(1024);
+    let mut fit = 0.0;
+    for (i, f) in features.iter().enumerate() {
+        let d = f.dims()[1];
+        let x = Tensor::<2>::random([rows, d], Distribution::Normal(0.0, 1.0), device);
+        let labels: Vec<i64> = (0..rows).map(|j| (j % classes) as i64).collect();
+        let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [rows]), device);
+        let (_, t) = seconds(|| fit_probe(x.clone(), y.clone(), x, y, classes, 1, 1e-3, i as u64));
+        fit += t * (n as f64 / rows as f64) * epochs as f64;
+    }
+    fit
+}
+
 /// What a run costs on `device`, measured with its own model, strategy and sizes on random
 /// data: seconds per training sample at its batch size (after a warm-up step), one
 /// information-plane measurement on its evaluation set, the evaluation forward pass per
@@ -239,28 +261,8 @@ pub fn run_cost(cfg: &CheckedConfig, device: &Device) -> Result<RunCost> {
             &eval_device,
             evaluator.head_features(),
         );
-        // One epoch of each stage's probe on up to 1,024 random rows of its width, scaled to
-        // the probe's samples and epochs; the features come from a forward pass of every
-        // probe training and test sample.
-        let rows = n.min(1024);
-        let mut fit = 0.0;
-        for (i, f) in features.iter().enumerate() {
-            let d = f.dims()[1];
-            let x = Tensor::<2>::random([rows, d], Distribution::Normal(0.0, 1.0), &eval_device);
-            let y = Tensor::<1, Int>::from_data(
-                TensorData::new(
-                    (0..rows)
-                        .map(|j| (j % shape.classes) as i64)
-                        .collect::<Vec<_>>(),
-                    [rows],
-                ),
-                &eval_device,
-            );
-            let (_, t) =
-                seconds(|| fit_probe(x.clone(), y.clone(), x, y, shape.classes, 1, 1e-3, i as u64));
-            fit += t * (n as f64 / rows as f64) * k.probe.epochs as f64;
-        }
-        fit + eval_per_sample * (n + tests) as f64
+        probe_fit_seconds(&features, n, k.probe.epochs, shape.classes, &eval_device)
+            + eval_per_sample * (n + tests) as f64
     } else {
         0.0
     };

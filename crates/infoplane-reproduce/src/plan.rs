@@ -254,29 +254,34 @@ pub fn plan(
         }
     }
     let settings: Vec<String> = o.settings.iter().map(|s| s.to_string()).collect();
-    let set_note = if settings.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "; set on the command line for every run: {}",
-            settings.join(", ")
-        )
-    };
     Ok(Plan {
         artifact: artifact.to_string(),
-        note: match scale {
-            Scale::Paper => "the paper's settings".into(),
-            Scale::Quick => file.quick.note.clone(),
-            Scale::Tiny => format!(
-                "tiny (a pipeline check, not a result): the quick settings shrunk to 256 training samples, at most 2 epochs and width at most x1/8 — {}",
-                file.quick.note
-            ),
-        } + &set_note,
+        note: scale_note(&file, scale, &settings),
         file,
         scale,
         runs,
         settings,
     })
+}
+
+/// What the scale (and the command line's settings) change, in words, for the reports.
+fn scale_note(file: &ExperimentFile, scale: Scale, settings: &[String]) -> String {
+    let note = match scale {
+        Scale::Paper => "the paper's settings".into(),
+        Scale::Quick => file.quick.note.clone(),
+        Scale::Tiny => format!(
+            "tiny (a pipeline check, not a result): the quick settings shrunk to 256 training samples, at most 2 epochs and width at most x1/8 — {}",
+            file.quick.note
+        ),
+    };
+    if settings.is_empty() {
+        note
+    } else {
+        format!(
+            "{note}; set on the command line for every run: {}",
+            settings.join(", ")
+        )
+    }
 }
 
 fn set_source(cfg: &mut TrainConfig, dir: PathBuf) {

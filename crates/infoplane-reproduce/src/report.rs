@@ -73,6 +73,32 @@ fn finding_json(f: &Finding) -> serde_json::Value {
     })
 }
 
+/// The optimizer, batch, epochs and seeds of a report's runs, in one line.
+fn optimizer_line(configs: &[&TrainConfig], backend: &str) -> String {
+    let c = configs[0];
+    let mut seeds: Vec<u64> = configs.iter().map(|c| c.seed).collect();
+    seeds.sort_unstable();
+    seeds.dedup();
+    let seeds: Vec<String> = seeds.iter().map(u64::to_string).collect();
+    format!(
+        "- Optimizer: {:?} lr {}, batch {}, {} epochs{}, seed{} {}; backend {backend}.",
+        c.optim.kind,
+        c.optim.lr,
+        c.batch_size,
+        c.epochs,
+        if c.optim.milestones.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (lr × {} after epochs {:?})",
+                c.optim.gamma, c.optim.milestones
+            )
+        },
+        if seeds.len() > 1 { "s" } else { "" },
+        seeds.join(", ")
+    )
+}
+
 /// The settings lines of a report, from the resolved configs and the runs' summaries.
 pub fn settings_lines(configs: &[&TrainConfig], runs: &[&RunSummary], backend: &str) -> String {
     let mut r = String::new();
@@ -111,30 +137,7 @@ pub fn settings_lines(configs: &[&TrainConfig], runs: &[&RunSummary], backend: &
             infoplane_models::summary::group(s.parameters)
         );
     }
-    let seeds: Vec<String> = {
-        let mut v: Vec<u64> = configs.iter().map(|c| c.seed).collect();
-        v.sort_unstable();
-        v.dedup();
-        v.iter().map(u64::to_string).collect()
-    };
-    let _ = writeln!(
-        r,
-        "- Optimizer: {:?} lr {}, batch {}, {} epochs{}, seed{} {}; backend {backend}.",
-        c.optim.kind,
-        c.optim.lr,
-        c.batch_size,
-        c.epochs,
-        if c.optim.milestones.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " (lr × {} after epochs {:?})",
-                c.optim.gamma, c.optim.milestones
-            )
-        },
-        if seeds.len() > 1 { "s" } else { "" },
-        seeds.join(", ")
-    );
+    let _ = writeln!(r, "{}", optimizer_line(configs, backend));
     let _ = writeln!(
         r,
         "- Evaluation mode: test accuracy, information planes and probes see the model with batch norm's running statistics and without dropout (training uses batch statistics and dropout, where the model has them)."
