@@ -2,27 +2,10 @@
 //! commands, and clear errors with a non-zero exit for bad input.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn infoplane(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_infoplane"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn repo() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-}
+mod common;
+use common::{infoplane, repo, text};
 
 #[test]
 fn quick_pipeline_runs_end_to_end_on_a_tiny_setting() {
