@@ -150,7 +150,7 @@ fn scale_limit(claim: &Claim, ev: &Evidence) -> Option<String> {
         .filter_map(|n| {
             let r = ev.run(n, 0)?;
             let a = r.train_accuracy?;
-            (a < 0.99).then(|| format!("`{n}` {:.1}%", 100.0 * a))
+            (a < 0.99).then(|| format!("`{n}` {:.2}%", 100.0 * a))
         })
         .collect();
     (!short.is_empty()).then(|| {
