@@ -958,14 +958,19 @@ fn a_plane_of_dumped_representations_equals_the_one_recorded_during_the_run() {
 }
 
 /// A Python with torch and numpy: `INFOPLANE_PYTHON`, else `python3` when it has them.
+/// With `INFOPLANE_REQUIRE_TORCH` set (CI), a missing one fails the test instead of skipping.
 fn torch_python() -> Option<String> {
     let py = std::env::var("INFOPLANE_PYTHON").unwrap_or_else(|_| "python3".into());
-    Command::new(&py)
+    let found = Command::new(&py)
         .args(["-c", "import torch, numpy"])
         .output()
         .ok()
         .filter(|o| o.status.success())
-        .map(|_| py)
+        .map(|_| py.clone());
+    if found.is_none() && std::env::var_os("INFOPLANE_REQUIRE_TORCH").is_some() {
+        panic!("INFOPLANE_REQUIRE_TORCH is set but `{py}` cannot import torch and numpy");
+    }
+    found
 }
 
 #[test]
