@@ -164,11 +164,11 @@ fn plan_points<'c>(
 /// Writes the plan folder; returns what to tell the user.
 pub fn plan_cmd(a: &PlanArgs) -> Result<String> {
     let points = combinations(&a.grid)?;
-    // Everything is planned (and so checked) before anything is written.
-    plan_points(a, &a.out, &points)?;
-    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    let out = std::fs::canonicalize(&a.out).unwrap_or(a.out.clone());
+    // Job lines name absolute paths; everything is planned (and so checked) before anything
+    // is written.
+    let out = std::path::absolute(&a.out).unwrap_or(a.out.clone());
     let runs = plan_points(a, &out, &points)?;
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     for d in ["configs", "logs", "runs"] {
         std::fs::create_dir_all(out.join(d))
             .with_context(|| format!("creating {}", out.join(d).display()))?;
