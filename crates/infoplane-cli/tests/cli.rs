@@ -1,7 +1,7 @@
 //! The `infoplane` binary end to end: the quick pipeline on a tiny setting, the data and hsic
 //! commands, and clear errors with a non-zero exit for bad input.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
@@ -686,16 +686,40 @@ fn sweep_plan_runs_through_the_job_list_and_collects() {
     );
 }
 
+/// A small LeNet5 run config on the bundled digits (batch 64, no probes): `epochs`, `train`
+/// and `test` samples, and the lines of its `[infoplane]` table.
+fn lenet_config(d: &Path, epochs: usize, train: usize, test: usize, infoplane: &str) -> PathBuf {
+    let cfg = d.join("lenet.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "name = \"lenet\"\nepochs = {epochs}\nbatch_size = 64\n[data]\ndataset = \"mnist-10k\"\nlimit_train = {train}\nlimit_test = {test}\n[model]\narch = \"lenet5\"\n[strategy]\nkind = \"e2e\"\n[infoplane]\n{infoplane}\n[probe]\nenabled = false\n"
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+/// Trains `cfg` into `out`; the run must succeed.
+fn train_into(cfg: &Path, out: &Path) {
+    let o = infoplane(
+        &[
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        repo(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+}
+
 #[test]
 fn set_changes_any_key_checked_like_the_file_and_the_run_records_it() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let cfg = d.join("c.toml");
-    std::fs::write(
-        &cfg,
-        "name = \"set\"\nepochs = 1\nbatch_size = 64\n[data]\ndataset = \"mnist-10k\"\nlimit_train = 256\nlimit_test = 128\n[model]\narch = \"lenet5\"\n[strategy]\nkind = \"e2e\"\n[infoplane]\nenabled = false\n[probe]\nenabled = false\n",
-    )
-    .unwrap();
+    let cfg = lenet_config(d, 1, 256, 128, "enabled = false");
     let c = cfg.to_str().unwrap();
     let o = infoplane(
         &[
@@ -859,24 +883,9 @@ fn set_changes_any_key_checked_like_the_file_and_the_run_records_it() {
 fn a_plane_of_dumped_representations_equals_the_one_recorded_during_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let cfg = d.join("p.toml");
-    std::fs::write(
-        &cfg,
-        "name = \"p\"\nepochs = 2\nbatch_size = 64\n[data]\ndataset = \"mnist-10k\"\nlimit_train = 512\nlimit_test = 256\n[model]\narch = \"lenet5\"\n[strategy]\nkind = \"e2e\"\n[infoplane]\nsamples = 256\nbatch = 64\n[probe]\nenabled = false\n",
-    )
-    .unwrap();
+    let cfg = lenet_config(d, 2, 512, 256, "samples = 256\nbatch = 64");
     let run = d.join("run");
-    let o = infoplane(
-        &[
-            "train",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            run.to_str().unwrap(),
-        ],
-        repo(),
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    train_into(&cfg, &run);
     let reprs = d.join("reprs");
     let o = infoplane(
         &[
@@ -1125,24 +1134,9 @@ fn a_grid_plans_every_combination_and_collect_tabulates_it() {
 fn export_writes_pytorch_named_safetensors_that_pytorch_scores_like_us() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let cfg = d.join("x.toml");
-    std::fs::write(
-        &cfg,
-        "name = \"x\"\nepochs = 1\nbatch_size = 64\n[data]\ndataset = \"mnist-10k\"\nlimit_train = 256\nlimit_test = 128\n[model]\narch = \"lenet5\"\n[strategy]\nkind = \"e2e\"\n[infoplane]\nsamples = 128\nbatch = 64\n[probe]\nenabled = false\n",
-    )
-    .unwrap();
+    let cfg = lenet_config(d, 1, 256, 128, "samples = 128\nbatch = 64");
     let run = d.join("run");
-    let o = infoplane(
-        &[
-            "train",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            run.to_str().unwrap(),
-        ],
-        repo(),
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    train_into(&cfg, &run);
     let file = d.join("net.safetensors");
     let o = infoplane(
         &[
