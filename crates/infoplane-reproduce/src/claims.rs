@@ -210,7 +210,7 @@ pub fn check(claim: &Claim, ev: &Evidence) -> Finding {
                     0,
                     0,
                     format!(
-                        "Not checked: the run(s) {} did not finish at this scale.",
+                        "Not checked: the run(s) {} were not run or did not finish at this scale.",
                         missing.join(", ")
                     ),
                 );

@@ -199,8 +199,9 @@ pub fn run_cost(cfg: &CheckedConfig, device: &Device) -> Result<RunCost> {
     let _ = accuracies(evaluator.as_ref(), &host, &eval_device);
     let (_, t) = seconds(|| accuracies(evaluator.as_ref(), &host, &eval_device));
     let eval_per_sample = t / host.labels.len() as f64;
-    // Batch norm's calibration: forward passes in training mode on the training device.
-    let calibration = if strategy.state().batch_norms() > 0 {
+    // Batch norm's calibration (only before a measurement before training: the information
+    // plane's first point): forward passes in training mode on the training device.
+    let calibration = if k.infoplane.enabled && strategy.state().batch_norms() > 0 {
         let [ch, h, w] = shape.input;
         let x = Tensor::<4>::random(
             [k.batch_size, ch, h, w],

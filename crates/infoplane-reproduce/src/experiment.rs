@@ -88,6 +88,11 @@ pub struct RunSpec {
     /// Keys set at quick scale only.
     #[serde(default)]
     pub quick: toml::Table,
+    /// Not trained at quick (and tiny) scale, to keep `reproduce all --scale quick` within
+    /// its time budget; the `[quick]` note says which runs and why. Claims naming it read
+    /// "not comparable" there, table cells "(not run)".
+    #[serde(default)]
+    pub skip_quick: bool,
 }
 
 /// What a figure draws.

@@ -89,6 +89,9 @@ pub struct Plan {
     pub note: String,
     /// The runs in the order they can be trained.
     pub runs: Vec<PlannedRun>,
+    /// Runs of the file not trained at this scale (`skip_quick`, or the whole file's
+    /// `[quick] skip`).
+    pub skipped: Vec<String>,
     /// The command line's settings, as typed (each run's `config.toml` lists them).
     pub settings: Vec<String>,
 }
@@ -198,7 +201,14 @@ pub fn plan(
     let mut runs: Vec<PlannedRun> = Vec::new();
     // Sources first (a stable order otherwise), so their folders are known when a retraining
     // run names them.
-    let mut specs: Vec<&RunSpec> = file.runs.iter().filter(|_| !skipped).collect();
+    let skips = |r: &RunSpec| skipped || (scale != Scale::Paper && r.skip_quick);
+    let not_run: Vec<String> = file
+        .runs
+        .iter()
+        .filter(|r| skips(r))
+        .map(|r| r.name.clone())
+        .collect();
+    let mut specs: Vec<&RunSpec> = file.runs.iter().filter(|r| !skips(r)).collect();
     specs.sort_by_key(|r| source_of(&r.set).is_some());
     for r in specs {
         let table = config_of(&file, r, scale);
@@ -260,6 +270,7 @@ pub fn plan(
         file,
         scale,
         runs,
+        skipped: not_run,
         settings,
     })
 }

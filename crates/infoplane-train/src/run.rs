@@ -319,6 +319,9 @@ pub fn run_with(
     crate::rundir::write_atomic(&run_dir.join("config.toml"), text.as_bytes())?;
     crate::provenance::record(run_dir)?;
     let (mut observers, eval_set) = default_observers(spec, data, run_dir)?;
+    let measures_start = observers
+        .iter()
+        .any(|o| o.wants(crate::observer::EvalPoint::Start, 0));
     let descriptions = {
         let ev = strategy.evaluator();
         Descriptions {
@@ -336,7 +339,7 @@ pub fn run_with(
                 .then(|| spec.infoplane.settings().describe()),
             eval_set,
             retrained_from: spec.retrained_from.clone(),
-            calibration: (strategy.state().batch_norms() > 0).then(|| {
+            calibration: (measures_start && strategy.state().batch_norms() > 0).then(|| {
                 format!(
                     "batch norm's running statistics estimated before the first measurement from {} training batches (forward passes in training mode, no weight update)",
                     crate::train_loop::CALIBRATION_BATCHES

@@ -338,9 +338,13 @@ impl TrainLoop<'_> {
         let test_inputs = host_inputs(self.data.test, self.data.pipeline);
         if at.state.epoch == 0 {
             strategy.enter_phase(0)?;
-            let t = Instant::now();
-            self.calibrate(strategy, &device)?;
-            tracing::debug!(seconds = t.elapsed().as_secs_f64(), "batch norm calibrated");
+            // Only a measurement before training reads the initial running statistics; the
+            // first test evaluation comes after an epoch of training steps has updated them.
+            if self.observers.iter().any(|o| o.wants(EvalPoint::Start, 0)) {
+                let t = Instant::now();
+                self.calibrate(strategy, &device)?;
+                tracing::debug!(seconds = t.elapsed().as_secs_f64(), "batch norm calibrated");
+            }
             self.notify(strategy, 0, 0.0, EvalPoint::Start, &device)?;
         }
         let phases = strategy.phases();
@@ -384,11 +388,11 @@ impl TrainLoop<'_> {
         })
     }
 
-    /// Before the first measurement of a model with batch norm: forward passes in training
-    /// mode over [`CALIBRATION_BATCHES`] training batches (a permutation of its own; no
-    /// weight update), so that the running statistics the measurement uses are the data's and
-    /// not their initial values (mean 0, variance 1). burn's momentum 0.1 leaves 0.9⁴⁰ ≈ 1.5%
-    /// of the initial values.
+    /// Before the first measurement of a model with batch norm (when an observer measures
+    /// before training): forward passes in training mode over [`CALIBRATION_BATCHES`]
+    /// training batches (a permutation of its own; no weight update), so that the running
+    /// statistics the measurement uses are the data's and not their initial values (mean 0,
+    /// variance 1). burn's momentum 0.1 leaves 0.9⁴⁰ ≈ 1.5% of the initial values.
     fn calibrate(&self, strategy: &mut dyn Strategy, device: &Device) -> Result<()> {
         if strategy.state().batch_norms() == 0 {
             return Ok(());
