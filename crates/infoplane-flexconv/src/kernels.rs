@@ -14,8 +14,8 @@
 //! are K/cin times larger than the input). A 1×1 convolution with stride 1 and no padding uses
 //! the input itself as its columns.
 
-use faer::linalg::matmul::matmul;
-use faer::{Accum, MatMut, MatRef, Par};
+use crate::isa::product;
+use faer::{Accum, MatMut, MatRef};
 use rayon::prelude::*;
 
 /// Shape and hyper-parameters of one convolution.
@@ -243,17 +243,10 @@ pub fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>
                     view(&cols[..k * m * l], k, m * l)
                 };
                 if nb == 1 {
-                    matmul(view_mut(yg, g.cout, l), Accum::Replace, w, c, 1.0, Par::Seq);
+                    product(view_mut(yg, g.cout, l), Accum::Replace, w, c);
                 } else {
                     let o = &mut out[..g.cout * m * l];
-                    matmul(
-                        view_mut(o, g.cout, m * l),
-                        Accum::Replace,
-                        w,
-                        c,
-                        1.0,
-                        Par::Seq,
-                    );
+                    product(view_mut(o, g.cout, m * l), Accum::Replace, w, c);
                     for (i, yn) in yg.chunks_mut(g.y_len()).enumerate() {
                         for (co, dst) in yn.chunks_mut(l).enumerate() {
                             dst.copy_from_slice(&o[co * m * l + i * l..co * m * l + (i + 1) * l]);
@@ -320,25 +313,11 @@ pub fn input_gradient(g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> Vec<f32> 
                     view(&d[..g.cout * m * l], g.cout, m * l)
                 };
                 if direct {
-                    matmul(
-                        view_mut(dxg, k, l),
-                        Accum::Replace,
-                        w.transpose(),
-                        dm,
-                        1.0,
-                        Par::Seq,
-                    );
+                    product(view_mut(dxg, k, l), Accum::Replace, w.transpose(), dm);
                     continue;
                 }
                 let c = &mut cols[..k * m * l];
-                matmul(
-                    view_mut(c, k, m * l),
-                    Accum::Replace,
-                    w.transpose(),
-                    dm,
-                    1.0,
-                    Par::Seq,
-                );
+                product(view_mut(c, k, m * l), Accum::Replace, w.transpose(), dm);
                 for (i, dxn) in dxg.chunks_mut(g.x_len()).enumerate() {
                     if g.identity_columns() {
                         for (r, dst) in dxn.chunks_mut(l).enumerate() {
@@ -379,14 +358,7 @@ pub fn weight_gradient(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
                     gather(g, dyg, &mut d);
                     view(&d[..g.cout * m * l], g.cout, m * l)
                 };
-                matmul(
-                    view_mut(&mut acc, g.cout, k),
-                    Accum::Add,
-                    dm,
-                    c.transpose(),
-                    1.0,
-                    Par::Seq,
-                );
+                product(view_mut(&mut acc, g.cout, k), Accum::Add, dm, c.transpose());
             }
             acc
         })

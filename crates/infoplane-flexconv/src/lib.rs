@@ -19,6 +19,8 @@
 #![cfg_attr(not(feature = "flex"), allow(unused))]
 
 #[cfg(feature = "flex")]
+pub mod isa;
+#[cfg(feature = "flex")]
 pub mod kernels;
 #[cfg(feature = "flex")]
 pub mod pool;
