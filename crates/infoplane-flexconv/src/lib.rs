@@ -19,6 +19,8 @@
 #![cfg_attr(not(feature = "flex"), allow(unused))]
 
 #[cfg(feature = "flex")]
+pub mod bn;
+#[cfg(feature = "flex")]
 pub mod isa;
 #[cfg(feature = "flex")]
 pub mod kernels;
@@ -27,7 +29,7 @@ pub mod pool;
 pub mod timing;
 
 use burn::tensor::Tensor;
-use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
+use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
 
 /// The convolution options of a burn `Conv2d` for an input of `h`×`w` pixels.
 pub fn conv_options(conv: &burn::nn::conv::Conv2d, h: usize, w: usize) -> ConvOptions<2> {
@@ -191,6 +193,85 @@ pub fn max_pool2d(x: Tensor<4>, options: MaxPoolOptions<2>) -> Tensor<4> {
     burn::tensor::module::max_pool2d(x, options)
 }
 
+/// A burn `AvgPool2d` module's forward pass: through [`avg_pool2d`] without padding, through
+/// the module's own forward pass with it.
+pub fn avg_pool(pool: &burn::nn::pool::AvgPool2d, x: Tensor<4>) -> Tensor<4> {
+    if !matches!(pool.padding, burn::nn::PaddingConfig2d::Valid) {
+        return pool.forward(x);
+    }
+    let options = AvgPoolOptions::new(pool.kernel_size)
+        .with_stride(pool.stride)
+        .with_count_include_pad(pool.count_include_pad)
+        .with_ceil_mode(pool.ceil_mode);
+    avg_pool2d(x, options)
+}
+
+/// True when `avg_pool2d` takes our path: f32 on the flex device, no padding, floor mode, a
+/// window that fits the input.
+pub fn avg_pool_supported(x: &Tensor<4>, options: &AvgPoolOptions<2>) -> bool {
+    #[cfg(feature = "flex")]
+    {
+        let [_, _, h, w] = x.dims();
+        enabled()
+            && x.dtype() == burn::tensor::DType::F32
+            && x.device().without_autodiff() == burn::tensor::Device::flex()
+            && options.padding == [(0, 0); 2]
+            && !options.ceil_mode
+            && options.kernel_size.iter().all(|&k| k > 0)
+            && options.stride.iter().all(|&s| s > 0)
+            && options.kernel_size[0] <= h
+            && options.kernel_size[1] <= w
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = (x, options);
+        false
+    }
+}
+
+/// 2-D average pooling with the arguments of `burn::tensor::module::avg_pool2d`; our kernels
+/// ([`pool::avg_forward`]) where [`avg_pool_supported`], burn's elsewhere.
+pub fn avg_pool2d(x: Tensor<4>, options: AvgPoolOptions<2>) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if avg_pool_supported(&x, &options) {
+        return flex::avg_pool2d(x, options.kernel_size, options.stride);
+    }
+    burn::tensor::module::avg_pool2d(x, options)
+}
+
+/// A burn `BatchNorm` module's forward pass, with the module's semantics: batch statistics and
+/// an update of the running ones (`running = (1 − momentum)·running + momentum·batch`, biased
+/// variance, as burn and PyTorch's `momentum` do) when the input is on an autodiff device and
+/// the module is training; the running statistics otherwise. Our kernels ([`bn`]) for f32
+/// inputs `[n, c, ...]` on the flex device, the module's own forward pass elsewhere.
+pub fn batch_norm<const D: usize>(bn: &burn::nn::BatchNorm, x: Tensor<D>) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    if batch_norm_supported(bn, &x) {
+        let training = x.device().is_autodiff() && bn.training.is_enabled();
+        return flex::batch_norm(bn, x, training);
+    }
+    bn.forward(x)
+}
+
+/// True when [`batch_norm`] takes our path.
+pub fn batch_norm_supported<const D: usize>(bn: &burn::nn::BatchNorm, x: &Tensor<D>) -> bool {
+    #[cfg(feature = "flex")]
+    {
+        let dims = x.dims();
+        D >= 2
+            && enabled()
+            && x.dtype() == burn::tensor::DType::F32
+            && x.device().without_autodiff() == burn::tensor::Device::flex()
+            && dims[1] == bn.gamma.dims()[0]
+            && bn.gamma.val().dtype() == burn::tensor::DType::F32
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = (bn, x);
+        false
+    }
+}
+
 #[cfg(feature = "flex")]
 mod flex {
     use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -203,6 +284,7 @@ mod flex {
     use burn::tensor::{Bytes, DType, Shape, Tensor};
     use burn_flex::{FlexTensor, Layout};
 
+    use crate::bn::{self, BnGeometry};
     use crate::kernels::{self, ConvGeometry};
     use crate::pool::{self, PoolGeometry};
     use crate::timing;
@@ -254,6 +336,28 @@ mod flex {
             x: FloatTensor<Self>,
             kernel: [usize; 2],
             stride: [usize; 2],
+        ) -> FloatTensor<Self>;
+
+        /// Average pooling of `x` `[n, c, h, w]` without padding.
+        fn flex_avg_pool2d(
+            x: FloatTensor<Self>,
+            kernel: [usize; 2],
+            stride: [usize; 2],
+        ) -> FloatTensor<Self>;
+
+        /// Per channel of `x` `[n, c, ...]`: mean and biased variance, `[2, c]`; never tracked.
+        fn flex_channel_stats(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+        /// Batch norm of `x` `[n, c, ...]` with the statistics `mean`, `var` (`[c]`); with
+        /// `batch_stats` they are the batch's own and the gradient goes through them.
+        fn flex_batch_norm(
+            x: FloatTensor<Self>,
+            gamma: FloatTensor<Self>,
+            beta: FloatTensor<Self>,
+            mean: FloatTensor<Self>,
+            var: FloatTensor<Self>,
+            epsilon: f64,
+            batch_stats: bool,
         ) -> FloatTensor<Self>;
     }
 
@@ -323,6 +427,157 @@ mod flex {
             stride: [usize; 2],
         ) -> FloatTensor<Self> {
             pool_forward(x, kernel, stride).0
+        }
+
+        fn flex_avg_pool2d(
+            x: FloatTensor<Self>,
+            kernel: [usize; 2],
+            stride: [usize; 2],
+        ) -> FloatTensor<Self> {
+            avg_forward(x, kernel, stride)
+        }
+
+        fn flex_channel_stats(x: FloatTensor<Self>) -> FloatTensor<Self> {
+            channel_stats(x)
+        }
+
+        fn flex_batch_norm(
+            x: FloatTensor<Self>,
+            gamma: FloatTensor<Self>,
+            beta: FloatTensor<Self>,
+            mean: FloatTensor<Self>,
+            var: FloatTensor<Self>,
+            epsilon: f64,
+            _batch_stats: bool,
+        ) -> FloatTensor<Self> {
+            bn_forward(x, &gamma, &beta, &mean, &var, epsilon)
+        }
+    }
+
+    fn avg_forward(x: FlexTensor, kernel: [usize; 2], stride: [usize; 2]) -> FlexTensor {
+        let x = x.to_contiguous();
+        let s = x.layout().shape().to_vec();
+        let g = pool_geometry(&x, kernel, stride);
+        let y = timing::time(timing::Op::AvgPoolForward, || {
+            pool::avg_forward(&g, x.storage::<f32>())
+        });
+        tensor(y, vec![s[0], s[1], g.hout(), g.wout()])
+    }
+
+    fn bn_geometry(x: &FlexTensor) -> BnGeometry {
+        let s = x.layout().shape();
+        BnGeometry {
+            n: s[0],
+            c: s[1],
+            s: s[2..].iter().product(),
+        }
+    }
+
+    fn values(t: &FlexTensor) -> Vec<f32> {
+        t.to_contiguous().storage::<f32>().to_vec()
+    }
+
+    fn channel_stats(x: FlexTensor) -> FlexTensor {
+        let x = x.to_contiguous();
+        let g = bn_geometry(&x);
+        let (mut mean, var) = timing::time(timing::Op::BatchNormForward, || {
+            bn::stats(&g, x.storage::<f32>())
+        });
+        mean.extend(var);
+        tensor(mean, vec![2, g.c])
+    }
+
+    fn bn_forward(
+        x: FlexTensor,
+        gamma: &FlexTensor,
+        beta: &FlexTensor,
+        mean: &FlexTensor,
+        var: &FlexTensor,
+        epsilon: f64,
+    ) -> FlexTensor {
+        let x = x.to_contiguous();
+        let g = bn_geometry(&x);
+        let shape = x.layout().shape().to_vec();
+        let (gamma, beta, mean, var) = (values(gamma), values(beta), values(mean), values(var));
+        let y = timing::time(timing::Op::BatchNormForward, || {
+            bn::normalize(&g, x.storage::<f32>(), &gamma, &beta, &mean, &var, epsilon)
+        });
+        tensor(y, shape)
+    }
+
+    #[derive(Debug)]
+    struct AvgPoolBackward;
+
+    impl Backward<Flex, 1> for AvgPoolBackward {
+        /// Input shape, window, stride.
+        type State = (Vec<usize>, [usize; 2], [usize; 2]);
+
+        fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let [node] = ops.parents;
+            let dy = grads.consume::<Flex>(&ops.node).to_contiguous();
+            let (shape, kernel, stride) = ops.state;
+            if let Some(node) = node {
+                let g = PoolGeometry {
+                    planes: shape[0] * shape[1],
+                    h: shape[2],
+                    w: shape[3],
+                    kernel,
+                    stride,
+                };
+                let dx = timing::time(timing::Op::AvgPoolBackward, || {
+                    pool::avg_backward(&g, dy.storage::<f32>())
+                });
+                grads.register::<Flex>(node.id, tensor(dx, shape));
+            }
+        }
+    }
+
+    #[derive(Debug)]
+    struct BatchNormBackward;
+
+    /// What the backward pass of a batch norm keeps: the input, γ, the statistics, ε, and
+    /// whether the statistics are the batch's own.
+    #[derive(Debug, Clone)]
+    struct BatchNormState {
+        x: FlexTensor,
+        gamma: Vec<f32>,
+        mean: Vec<f32>,
+        var: Vec<f32>,
+        epsilon: f64,
+        batch_stats: bool,
+    }
+
+    impl Backward<Flex, 3> for BatchNormBackward {
+        type State = BatchNormState;
+
+        fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let [node_x, node_gamma, node_beta] = ops.parents;
+            let dy = grads.consume::<Flex>(&ops.node).to_contiguous();
+            let st = ops.state;
+            let x = st.x.to_contiguous();
+            let g = bn_geometry(&x);
+            let shape = x.layout().shape().to_vec();
+            let (dx, dgamma, dbeta) = timing::time(timing::Op::BatchNormBackward, || {
+                bn::backward(
+                    &g,
+                    x.storage::<f32>(),
+                    &st.gamma,
+                    &st.mean,
+                    &st.var,
+                    st.epsilon,
+                    dy.storage::<f32>(),
+                    st.batch_stats,
+                )
+            });
+            if let Some(node) = node_x {
+                grads.register::<Flex>(node.id, tensor(dx, shape));
+            }
+            if let Some(node) = node_gamma {
+                grads.register::<Flex>(node.id, tensor(dgamma, vec![g.c]));
+            }
+            if let Some(node) = node_beta {
+                grads.register::<Flex>(node.id, tensor(dbeta, vec![g.c]));
+            }
         }
     }
 
@@ -440,6 +695,122 @@ mod flex {
                 }
             }
         }
+
+        fn flex_avg_pool2d(
+            x: FloatTensor<Self>,
+            kernel: [usize; 2],
+            stride: [usize; 2],
+        ) -> FloatTensor<Self> {
+            let shape = x.primitive().layout().shape().to_vec();
+            let y = avg_forward(x.primitive().clone(), kernel, stride);
+            match AvgPoolBackward
+                .prepare::<C>([x.node()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish((shape, kernel, stride), y),
+                OpsKind::UnTracked(prep) => prep.finish(y),
+            }
+        }
+
+        fn flex_channel_stats(x: FloatTensor<Self>) -> FloatTensor<Self> {
+            FloatTensor::<Self>::new(channel_stats(x.primitive().clone()))
+        }
+
+        fn flex_batch_norm(
+            x: FloatTensor<Self>,
+            gamma: FloatTensor<Self>,
+            beta: FloatTensor<Self>,
+            mean: FloatTensor<Self>,
+            var: FloatTensor<Self>,
+            epsilon: f64,
+            batch_stats: bool,
+        ) -> FloatTensor<Self> {
+            let y = bn_forward(
+                x.primitive().clone(),
+                gamma.primitive(),
+                beta.primitive(),
+                mean.primitive(),
+                var.primitive(),
+                epsilon,
+            );
+            match BatchNormBackward
+                .prepare::<C>([x.node(), gamma.node(), beta.node()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => {
+                    let state = BatchNormState {
+                        x: x.primitive().clone(),
+                        gamma: values(gamma.primitive()),
+                        mean: values(mean.primitive()),
+                        var: values(var.primitive()),
+                        epsilon,
+                        batch_stats,
+                    };
+                    prep.finish(state, y)
+                }
+                OpsKind::UnTracked(prep) => prep.finish(y),
+            }
+        }
+    }
+
+    /// Our average pooling; the caller has checked [`crate::avg_pool_supported`].
+    pub fn avg_pool2d(x: Tensor<4>, kernel: [usize; 2], stride: [usize; 2]) -> Tensor<4> {
+        Tensor::from_dispatch(<Dispatch as FlexConv>::flex_avg_pool2d(
+            x.into_dispatch(),
+            kernel,
+            stride,
+        ))
+    }
+
+    /// Our batch norm with the module's semantics; the caller has checked
+    /// [`crate::batch_norm_supported`].
+    pub fn batch_norm<const D: usize>(
+        bn: &burn::nn::BatchNorm,
+        x: Tensor<D>,
+        training: bool,
+    ) -> Tensor<D> {
+        let device = x.device();
+        let c = bn.gamma.dims()[0];
+        let (mean, var) = if training {
+            let stats: Tensor<2> = Tensor::from_dispatch(
+                <Dispatch as FlexConv>::flex_channel_stats(x.clone().into_dispatch()),
+            );
+            let mean = stats.clone().slice([0..1, 0..c]).reshape([c]);
+            let var = stats.slice([1..2, 0..c]).reshape([c]);
+            // The running statistics as burn's module updates them.
+            let momentum = bn.momentum;
+            let running_mean = bn.running_mean.value_sync().to_device(&device);
+            let running_var = bn.running_var.value_sync().to_device(&device);
+            bn.running_mean.update(
+                running_mean
+                    .mul_scalar(1.0 - momentum)
+                    .add(mean.clone().mul_scalar(momentum))
+                    .detach(),
+            );
+            bn.running_var.update(
+                running_var
+                    .mul_scalar(1.0 - momentum)
+                    .add(var.clone().mul_scalar(momentum))
+                    .detach(),
+            );
+            (mean, var)
+        } else {
+            (
+                bn.running_mean.value().to_device(&device),
+                bn.running_var.value().to_device(&device),
+            )
+        };
+        Tensor::from_dispatch(<Dispatch as FlexConv>::flex_batch_norm(
+            x.into_dispatch(),
+            bn.gamma.val().into_dispatch(),
+            bn.beta.val().into_dispatch(),
+            mean.into_dispatch(),
+            var.into_dispatch(),
+            bn.epsilon,
+            training,
+        ))
     }
 
     /// Our max pooling; the caller has checked [`crate::pool_supported`].

@@ -1,6 +1,9 @@
-//! Max pooling without padding or dilation, parallel over (image, channel) planes: the forward
-//! pass keeps, for every output, the position of its maximum inside the input plane (`u32`),
-//! and the backward pass adds each output gradient at that position.
+//! Max and average pooling without padding or dilation, parallel over (image, channel) planes.
+//! Max pooling's forward pass keeps, for every output, the position of its maximum inside the
+//! input plane (`u32`), and its backward pass adds each output gradient at that position.
+//! Average pooling divides by the window's size (no padding, so PyTorch's and burn's
+//! `count_include_pad` makes no difference); its backward pass writes every input gradient
+//! once, as the sum over the windows that cover it, rather than adding into zeroed memory.
 //!
 //! As in PyTorch, a NaN in a window wins, and among equal values the first one in row-major
 //! window order wins (among several NaNs too, where PyTorch keeps the last); +0 counts as
@@ -151,6 +154,86 @@ pub fn backward(g: &PoolGeometry, idx: &[u32], dy: &[f32]) -> Vec<f32> {
     dx
 }
 
+/// Average pooling: the window means `[planes, hout, wout]` (floor mode).
+#[inline(never)]
+pub fn avg_forward(g: &PoolGeometry, x: &[f32]) -> Vec<f32> {
+    let (ho, wo) = (g.hout(), g.wout());
+    let (plane_in, plane_out) = (g.h * g.w, ho * wo);
+    let [kh, kw] = g.kernel;
+    let [sh, sw] = g.stride;
+    let scale = 1.0 / (kh * kw) as f32;
+    let mut y = vec![0f32; g.planes * plane_out];
+    let step = chunk(g.planes);
+    y.par_chunks_mut(plane_out * step)
+        .zip(x.par_chunks(plane_in * step))
+        .for_each(|(ys, xs)| {
+            for (yp, xp) in ys.chunks_mut(plane_out).zip(xs.chunks(plane_in)) {
+                for (oy, yr) in yp.chunks_mut(wo).enumerate() {
+                    // Row sums of the window's rows, then the window sums along the row.
+                    for ki in 0..kh {
+                        let row = &xp[(oy * sh + ki) * g.w..(oy * sh + ki + 1) * g.w];
+                        for (ox, v) in yr.iter_mut().enumerate() {
+                            *v += row[ox * sw..ox * sw + kw].iter().sum::<f32>();
+                        }
+                    }
+                    for v in yr.iter_mut() {
+                        *v *= scale;
+                    }
+                }
+            }
+        });
+    y
+}
+
+/// The outputs along one axis whose window covers input position `i`: `[first, last)`.
+fn covering(i: usize, k: usize, s: usize, out: usize) -> (usize, usize) {
+    // o·s ≤ i < o·s + k  ⇔  (i + 1 − k)/s ≤ o ≤ i/s
+    let first = (i + 1).saturating_sub(k).div_ceil(s);
+    let last = (i / s + 1).min(out);
+    (first.min(last), last)
+}
+
+/// Average pooling's input gradient `[planes, h, w]` from the output gradient `dy`.
+#[inline(never)]
+pub fn avg_backward(g: &PoolGeometry, dy: &[f32]) -> Vec<f32> {
+    let (ho, wo) = (g.hout(), g.wout());
+    let (plane_in, plane_out) = (g.h * g.w, ho * wo);
+    let [kh, kw] = g.kernel;
+    let [sh, sw] = g.stride;
+    let scale = 1.0 / (kh * kw) as f32;
+    let cols: Vec<(usize, usize)> = (0..g.w).map(|ix| covering(ix, kw, sw, wo)).collect();
+    let mut dx = vec![0f32; g.planes * plane_in];
+    let step = chunk(g.planes);
+    dx.par_chunks_mut(plane_in * step)
+        .zip(dy.par_chunks(plane_out * step))
+        .for_each(|(dxs, dys)| {
+            for (dxp, dyp) in dxs.chunks_mut(plane_in).zip(dys.chunks(plane_out)) {
+                for (iy, dxr) in dxp.chunks_mut(g.w).enumerate() {
+                    if g.kernel == g.stride {
+                        // Windows side by side: one output gradient per input, or none.
+                        dxr.fill(0.0);
+                        if iy / sh < ho {
+                            let dyr = &dyp[iy / sh * wo..(iy / sh + 1) * wo];
+                            for (win, &d) in dxr.chunks_exact_mut(kw).zip(dyr) {
+                                win.fill(d * scale);
+                            }
+                        }
+                        continue;
+                    }
+                    let (r0, r1) = covering(iy, kh, sh, ho);
+                    for (v, &(c0, c1)) in dxr.iter_mut().zip(&cols) {
+                        let mut sum = 0f32;
+                        for oy in r0..r1 {
+                            sum += dyp[oy * wo + c0..oy * wo + c1].iter().sum::<f32>();
+                        }
+                        *v = sum * scale;
+                    }
+                }
+            }
+        });
+    dx
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,5 +321,61 @@ mod tests {
         assert_eq!(y[0], 9.0);
         assert!(y[1].is_nan());
         assert_eq!(idx, vec![6, 11]);
+    }
+
+    /// Average pooling written as its definition, in f64: (outputs, input gradient for `dy`).
+    fn avg_definition(g: &PoolGeometry, x: &[f32], dy: &[f32]) -> (Vec<f64>, Vec<f64>) {
+        let (ho, wo) = (g.hout(), g.wout());
+        let n = (g.kernel[0] * g.kernel[1]) as f64;
+        let mut y = vec![0f64; g.planes * ho * wo];
+        let mut dx = vec![0f64; g.planes * g.h * g.w];
+        for p in 0..g.planes {
+            for oy in 0..ho {
+                for ox in 0..wo {
+                    let o = (p * ho + oy) * wo + ox;
+                    for ki in 0..g.kernel[0] {
+                        for kj in 0..g.kernel[1] {
+                            let i = (p * g.h + oy * g.stride[0] + ki) * g.w + ox * g.stride[1] + kj;
+                            y[o] += x[i] as f64 / n;
+                            dx[i] += dy[o] as f64 / n;
+                        }
+                    }
+                }
+            }
+        }
+        (y, dx)
+    }
+
+    #[test]
+    fn average_pooling_equals_its_definition() {
+        // Windows that tile the plane, leave rows and columns out, overlap, or skip inputs.
+        for (planes, h, w, kernel, stride) in [
+            (3, 8, 8, [4, 4], [4, 4]),
+            (2, 7, 9, [2, 3], [2, 3]),
+            (2, 6, 5, [3, 2], [1, 1]),
+            (1, 9, 9, [2, 2], [3, 4]),
+            (1, 1, 1, [1, 1], [1, 1]),
+        ] {
+            let g = PoolGeometry {
+                planes,
+                h,
+                w,
+                kernel,
+                stride,
+            };
+            let x: Vec<f32> = (0..planes * h * w)
+                .map(|i| ((i * 37) % 23) as f32 - 11.0)
+                .collect();
+            let dy: Vec<f32> = (0..planes * g.hout() * g.wout())
+                .map(|i| ((i * 13) % 7) as f32 - 3.0)
+                .collect();
+            let (want_y, want_dx) = avg_definition(&g, &x, &dy);
+            let y = avg_forward(&g, &x);
+            let dx = avg_backward(&g, &dy);
+            for (a, b) in y.iter().zip(&want_y).chain(dx.iter().zip(&want_dx)) {
+                assert!((*a as f64 - b).abs() < 1e-5, "{a} vs {b} for {g:?}");
+            }
+            assert_eq!((y.len(), dx.len()), (want_y.len(), want_dx.len()));
+        }
     }
 }

@@ -20,17 +20,29 @@ pub enum Op {
     PoolForward,
     /// Max pooling input gradient.
     PoolBackward,
+    /// Average pooling forward pass.
+    AvgPoolForward,
+    /// Average pooling input gradient.
+    AvgPoolBackward,
+    /// Batch norm forward pass (statistics and normalization).
+    BatchNormForward,
+    /// Batch norm gradients.
+    BatchNormBackward,
 }
 
 impl Op {
     /// Every operation, in report order.
-    pub const ALL: [Op; 6] = [
+    pub const ALL: [Op; 10] = [
         Op::ConvForward,
         Op::ConvInputGradient,
         Op::ConvWeightGradient,
         Op::ConvBiasGradient,
         Op::PoolForward,
         Op::PoolBackward,
+        Op::AvgPoolForward,
+        Op::AvgPoolBackward,
+        Op::BatchNormForward,
+        Op::BatchNormBackward,
     ];
 
     /// A short name.
@@ -42,13 +54,17 @@ impl Op {
             Op::ConvBiasGradient => "conv bias gradient",
             Op::PoolForward => "max-pool forward",
             Op::PoolBackward => "max-pool backward",
+            Op::AvgPoolForward => "avg-pool forward",
+            Op::AvgPoolBackward => "avg-pool backward",
+            Op::BatchNormForward => "batch norm forward",
+            Op::BatchNormBackward => "batch norm backward",
         }
     }
 }
 
 static ON: AtomicBool = AtomicBool::new(false);
-static NANOS: [AtomicU64; 6] = [const { AtomicU64::new(0) }; 6];
-static CALLS: [AtomicU64; 6] = [const { AtomicU64::new(0) }; 6];
+static NANOS: [AtomicU64; Op::ALL.len()] = [const { AtomicU64::new(0) }; Op::ALL.len()];
+static CALLS: [AtomicU64; Op::ALL.len()] = [const { AtomicU64::new(0) }; Op::ALL.len()];
 
 /// Starts (or stops) recording, from zero.
 pub fn enable(on: bool) {

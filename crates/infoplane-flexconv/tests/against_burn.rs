@@ -211,3 +211,163 @@ fn max_pooling_equals_burns() {
         &MaxPoolOptions::new([4, 4]).with_ceil_mode(true)
     ));
 }
+
+/// Our average pooling against burn's (forward and input gradient) for tiling, overlapping and
+/// skipping windows, odd sizes and batches.
+#[test]
+fn average_pooling_equals_burns() {
+    use burn::tensor::ops::AvgPoolOptions;
+    let device = Device::flex();
+    let mut cases = 0;
+    for (k, s) in [
+        ([2, 2], [2, 2]),
+        ([4, 4], [4, 4]),
+        ([3, 2], [1, 2]),
+        ([2, 2], [3, 3]),
+    ] {
+        for (n, c, h, w) in [(1, 1, 5, 5), (7, 3, 9, 12), (128, 64, 8, 8)] {
+            let opts = || AvgPoolOptions::new(k).with_stride(s);
+            let x = Tensor::<4>::random([n, c, h, w], Distribution::Normal(0.0, 1.0), &device);
+            assert!(infoplane_flexconv::avg_pool_supported(&x, &opts()));
+            let (ho, wo) = ((h - k[0]) / s[0] + 1, (w - k[1]) / s[1] + 1);
+            let dy = Tensor::<4>::random([n, c, ho, wo], Distribution::Normal(0.0, 1.0), &device);
+            let run = |ours: bool| {
+                let xa = x.clone().autodiff().require_grad();
+                let y = if ours {
+                    infoplane_flexconv::avg_pool2d(xa.clone(), opts())
+                } else {
+                    burn::tensor::module::avg_pool2d(xa.clone(), opts())
+                };
+                let grads = (y.clone() * dy.clone().autodiff()).sum().backward();
+                (y.without_autodiff(), xa.grad(&grads).unwrap())
+            };
+            let ((ya, ga), (yb, gb)) = (run(true), run(false));
+            let label = format!("k{k:?} s{s:?} {n}x{c}x{h}x{w}");
+            assert_eq!(ya.dims(), yb.dims(), "{label}");
+            assert!(max_rel(ya, yb) < 1e-5, "{label}: forward");
+            assert!(max_rel(ga, gb) < 1e-5, "{label}: input gradient");
+            cases += 1;
+        }
+    }
+    assert_eq!(cases, 12);
+    let x = Tensor::<4>::random([1, 1, 6, 6], Distribution::Normal(0.0, 1.0), &device);
+    assert!(!infoplane_flexconv::avg_pool_supported(
+        &x,
+        &AvgPoolOptions::new([2, 2]).with_padding([1, 1])
+    ));
+    assert!(!infoplane_flexconv::avg_pool_supported(
+        &x,
+        &AvgPoolOptions::new([4, 4]).with_ceil_mode(true)
+    ));
+}
+
+/// Our batch norm against burn's `BatchNorm` module: in training, the output, the gradients
+/// of the input, γ and β, and the running statistics after three steps; in evaluation, the
+/// output with those running statistics. Feature maps and vectors.
+#[test]
+fn batch_norm_equals_burns_module() {
+    use burn::module::Module;
+    use burn::nn::{BatchNorm, BatchNormConfig};
+    let device = Device::flex();
+    let ad = device.clone().autodiff();
+    for shape in [vec![16, 8, 5, 7], vec![128, 64, 4, 4], vec![32, 24]] {
+        let c = shape[1];
+        // The same module twice (γ, β not at their initial 1, 0).
+        let init = || {
+            let mut bn: BatchNorm = BatchNormConfig::new(c).with_momentum(0.2).init(&ad);
+            let gamma = Tensor::<1>::random([c], Distribution::Normal(1.0, 0.3), &ad);
+            let beta = Tensor::<1>::random([c], Distribution::Normal(0.0, 0.3), &ad);
+            bn.gamma = burn::module::Param::from_tensor(gamma);
+            bn.beta = burn::module::Param::from_tensor(beta);
+            bn
+        };
+        let ours_bn = init();
+        let burns_bn = ours_bn.clone();
+        let label = format!("{shape:?}");
+        for step in 0..3 {
+            let x = Tensor::<2>::random(
+                [shape[0], shape.iter().skip(1).product::<usize>()],
+                Distribution::Normal(0.5 * step as f64, 2.0),
+                &device,
+            );
+            let dy = Tensor::<2>::random(x.dims(), Distribution::Normal(0.0, 1.0), &device);
+            let run = |ours: bool, bn: &BatchNorm| {
+                let xa = x.clone().autodiff().require_grad();
+                let (y, d) = if shape.len() == 4 {
+                    let x4 = xa.clone().reshape([shape[0], shape[1], shape[2], shape[3]]);
+                    let y = if ours {
+                        infoplane_flexconv::batch_norm(bn, x4)
+                    } else {
+                        bn.forward(x4)
+                    };
+                    (y.flatten::<2>(1, 3), dy.clone())
+                } else {
+                    let y = if ours {
+                        infoplane_flexconv::batch_norm(bn, xa.clone())
+                    } else {
+                        bn.forward(xa.clone())
+                    };
+                    (y, dy.clone())
+                };
+                let grads = (y.clone() * d.autodiff()).sum().backward();
+                (
+                    y.without_autodiff(),
+                    xa.grad(&grads).unwrap(),
+                    bn.gamma.grad(&grads).unwrap(),
+                    bn.beta.grad(&grads).unwrap(),
+                )
+            };
+            assert!(infoplane_flexconv::batch_norm_supported(
+                &ours_bn,
+                &x.clone().autodiff().reshape([shape[0], c, x.dims()[1] / c])
+            ));
+            let (ya, gxa, gga, gba) = run(true, &ours_bn);
+            let (yb, gxb, ggb, gbb) = run(false, &burns_bn);
+            let rel2 = |a: Tensor<2>, b: Tensor<2>| {
+                let scale = b.clone().abs().max().into_scalar::<f32>().max(1e-6);
+                (a - b).abs().max().into_scalar::<f32>() / scale
+            };
+            assert!(rel2(ya, yb) < 1e-5, "{label} step {step}: output");
+            assert!(rel2(gxa, gxb) < 1e-4, "{label} step {step}: input gradient");
+            assert!(
+                max_rel1(gga, ggb) < 1e-4,
+                "{label} step {step}: gamma gradient"
+            );
+            assert!(
+                max_rel1(gba, gbb) < 1e-5,
+                "{label} step {step}: beta gradient"
+            );
+        }
+        for (a, b) in [
+            (&ours_bn.running_mean, &burns_bn.running_mean),
+            (&ours_bn.running_var, &burns_bn.running_var),
+        ] {
+            let (a, b) = (a.value().without_autodiff(), b.value().without_autodiff());
+            assert!(max_rel1(a, b) < 1e-5, "{label}: running statistics");
+        }
+        // Evaluation mode (off the autodiff device): the running statistics.
+        let (ours_eval, burns_eval) = (ours_bn.valid(), burns_bn.valid());
+        let x = Tensor::<2>::random(
+            [shape[0], shape.iter().skip(1).product::<usize>()],
+            Distribution::Normal(1.0, 2.0),
+            &device,
+        );
+        let (ya, yb) = if shape.len() == 4 {
+            let x4 = x.reshape([shape[0], shape[1], shape[2], shape[3]]);
+            (
+                infoplane_flexconv::batch_norm(&ours_eval, x4.clone()).flatten::<2>(1, 3),
+                burns_eval.forward(x4).flatten::<2>(1, 3),
+            )
+        } else {
+            (
+                infoplane_flexconv::batch_norm(&ours_eval, x.clone()),
+                burns_eval.forward(x),
+            )
+        };
+        let scale = yb.clone().abs().max().into_scalar::<f32>();
+        assert!(
+            (ya - yb).abs().max().into_scalar::<f32>() / scale < 1e-5,
+            "{label}: evaluation"
+        );
+    }
+}

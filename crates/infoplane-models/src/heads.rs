@@ -233,13 +233,15 @@ impl Head {
         }
         let Some(fc1) = &self.fc1 else {
             return match (t, &self.pool) {
-                (Repr::Map(m), Some(p)) => Repr::Flat(p.forward(m).flatten::<2>(1, 3)),
+                (Repr::Map(m), Some(p)) => {
+                    Repr::Flat(infoplane_flexconv::avg_pool(p, m).flatten::<2>(1, 3))
+                }
                 (t @ Repr::Tokens(_), _) => Repr::Flat(t.flatten()),
                 (other, _) => other,
             };
         };
         let flat = match (t, &self.pool) {
-            (Repr::Map(m), Some(p)) => p.forward(m).flatten::<2>(1, 3),
+            (Repr::Map(m), Some(p)) => infoplane_flexconv::avg_pool(p, m).flatten::<2>(1, 3),
             (t, _) => t.flatten(),
         };
         let y = fc1.forward(flat);

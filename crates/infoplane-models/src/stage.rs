@@ -101,7 +101,7 @@ impl ConvBn {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let y = infoplane_flexconv::forward(&self.conv, x);
         match &self.bn {
-            Some(bn) => bn.forward(y),
+            Some(bn) => infoplane_flexconv::batch_norm(bn, y),
             None => y,
         }
     }
@@ -216,7 +216,7 @@ impl DenseBlock {
     pub fn forward(&self, x: Repr) -> Repr {
         let mut y = self.linear.forward(x.flatten());
         if let Some(bn) = &self.bn {
-            y = bn.forward(y);
+            y = infoplane_flexconv::batch_norm(bn, y);
         }
         if self.relu {
             y = relu(y);

@@ -52,8 +52,9 @@ impl Classifier {
     pub fn pool(&self, t: Repr) -> Tensor<2> {
         match t.read_tokens(self.readout) {
             Repr::Map(m) => {
-                let [n, c, _, _] = m.dims();
-                m.mean_dim(3).mean_dim(2).reshape([n, c])
+                let [n, c, h, w] = m.dims();
+                let options = burn::tensor::ops::AvgPoolOptions::new([h, w]);
+                infoplane_flexconv::avg_pool2d(m, options).reshape([n, c])
             }
             other => other.flatten(),
         }
