@@ -193,6 +193,32 @@ pub fn max_pool2d(x: Tensor<4>, options: MaxPoolOptions<2>) -> Tensor<4> {
     burn::tensor::module::max_pool2d(x, options)
 }
 
+/// Forward-mode max pooling without a graph: the pooled values of `x` and the tangent `t`
+/// read at the position of each window's maximum (`x` and `t` of the same shape, off the
+/// autodiff device). Our kernels where [`pool_supported`], burn's pooling with indices and a
+/// gather elsewhere.
+pub fn max_pool2d_jvp(
+    x: Tensor<4>,
+    t: Tensor<4>,
+    options: MaxPoolOptions<2>,
+) -> (Tensor<4>, Tensor<4>) {
+    #[cfg(feature = "flex")]
+    if pool_supported(&x, &options) && !x.device().is_autodiff() {
+        let y = flex::max_pool2d(x.clone(), options.kernel_size, options.stride);
+        let ty = flex::max_pool2d_tangent(x, t, options.kernel_size, options.stride);
+        return (y, ty);
+    }
+    let [n, c, h, w] = x.dims();
+    let (y, idx) = burn::tensor::module::max_pool2d_with_indices(x, options);
+    let [_, _, oh, ow] = y.dims();
+    let idx: Tensor<3, burn::tensor::Int> = idx.reshape([n, c, oh * ow]);
+    let ty = t
+        .reshape([n, c, h * w])
+        .gather(2, idx)
+        .reshape([n, c, oh, ow]);
+    (y, ty)
+}
+
 /// A burn `AvgPool2d` module's forward pass: through [`avg_pool2d`] without padding, through
 /// the module's own forward pass with it.
 pub fn avg_pool(pool: &burn::nn::pool::AvgPool2d, x: Tensor<4>) -> Tensor<4> {
@@ -338,6 +364,15 @@ mod flex {
             stride: [usize; 2],
         ) -> FloatTensor<Self>;
 
+        /// The tangent `t` read at the maxima of `x`'s windows (max pooling's forward-mode
+        /// rule); never tracked.
+        fn flex_max_pool2d_tangent(
+            x: FloatTensor<Self>,
+            t: FloatTensor<Self>,
+            kernel: [usize; 2],
+            stride: [usize; 2],
+        ) -> FloatTensor<Self>;
+
         /// Average pooling of `x` `[n, c, h, w]` without padding.
         fn flex_avg_pool2d(
             x: FloatTensor<Self>,
@@ -429,6 +464,15 @@ mod flex {
             pool_forward(x, kernel, stride).0
         }
 
+        fn flex_max_pool2d_tangent(
+            x: FloatTensor<Self>,
+            t: FloatTensor<Self>,
+            kernel: [usize; 2],
+            stride: [usize; 2],
+        ) -> FloatTensor<Self> {
+            pool_tangent(x, t, kernel, stride)
+        }
+
         fn flex_avg_pool2d(
             x: FloatTensor<Self>,
             kernel: [usize; 2],
@@ -452,6 +496,22 @@ mod flex {
         ) -> FloatTensor<Self> {
             bn_forward(x, &gamma, &beta, &mean, &var, epsilon)
         }
+    }
+
+    fn pool_tangent(
+        x: FlexTensor,
+        t: FlexTensor,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+    ) -> FlexTensor {
+        let (y, idx, _) = pool_forward(x, kernel, stride);
+        let t = t.to_contiguous();
+        let g = pool_geometry(&t, kernel, stride);
+        let out_shape = y.layout().shape().to_vec();
+        let ty = timing::time(timing::Op::PoolForward, || {
+            pool::gather(&g, &idx, t.storage::<f32>())
+        });
+        tensor(ty, out_shape)
     }
 
     fn avg_forward(x: FlexTensor, kernel: [usize; 2], stride: [usize; 2]) -> FlexTensor {
@@ -713,6 +773,20 @@ mod flex {
             }
         }
 
+        fn flex_max_pool2d_tangent(
+            x: FloatTensor<Self>,
+            t: FloatTensor<Self>,
+            kernel: [usize; 2],
+            stride: [usize; 2],
+        ) -> FloatTensor<Self> {
+            FloatTensor::<Self>::new(pool_tangent(
+                x.primitive().clone(),
+                t.primitive().clone(),
+                kernel,
+                stride,
+            ))
+        }
+
         fn flex_channel_stats(x: FloatTensor<Self>) -> FloatTensor<Self> {
             FloatTensor::<Self>::new(channel_stats(x.primitive().clone()))
         }
@@ -753,6 +827,21 @@ mod flex {
                 OpsKind::UnTracked(prep) => prep.finish(y),
             }
         }
+    }
+
+    /// The tangent of our max pooling; the caller has checked [`crate::pool_supported`].
+    pub fn max_pool2d_tangent(
+        x: Tensor<4>,
+        t: Tensor<4>,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+    ) -> Tensor<4> {
+        Tensor::from_dispatch(<Dispatch as FlexConv>::flex_max_pool2d_tangent(
+            x.into_dispatch(),
+            t.into_dispatch(),
+            kernel,
+            stride,
+        ))
     }
 
     /// Our average pooling; the caller has checked [`crate::avg_pool_supported`].

@@ -154,6 +154,31 @@ pub fn backward(g: &PoolGeometry, idx: &[u32], dy: &[f32]) -> Vec<f32> {
     dx
 }
 
+/// The values of `t` (`[planes, h, w]`) at the positions `idx` of [`forward`]'s maxima:
+/// max pooling's tangent in forward mode.
+#[inline(never)]
+pub fn gather(g: &PoolGeometry, idx: &[u32], t: &[f32]) -> Vec<f32> {
+    let plane_in = g.h * g.w;
+    let plane_out = g.hout() * g.wout();
+    let mut out = vec![0f32; g.planes * plane_out];
+    let step = chunk(g.planes);
+    out.par_chunks_mut(plane_out * step)
+        .zip(idx.par_chunks(plane_out * step))
+        .zip(t.par_chunks(plane_in * step))
+        .for_each(|((os, is), ts)| {
+            for ((op, ip), tp) in os
+                .chunks_mut(plane_out)
+                .zip(is.chunks(plane_out))
+                .zip(ts.chunks(plane_in))
+            {
+                for (o, &i) in op.iter_mut().zip(ip) {
+                    *o = tp[i as usize];
+                }
+            }
+        });
+    out
+}
+
 /// Average pooling: the window means `[planes, hout, wout]` (floor mode).
 #[inline(never)]
 pub fn avg_forward(g: &PoolGeometry, x: &[f32]) -> Vec<f32> {

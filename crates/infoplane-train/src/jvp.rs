@@ -15,13 +15,14 @@
 //! | flatten | reshape | the same reshape |
 //! | cross-entropy | ℓ = mean(logsumexp(z) − z_y) | ℓ̇ = mean(Σⱼ softmax(z)ⱼ żⱼ − ż_y) |
 //!
-//! No graph is recorded: the tensors live off the autodiff device.
+//! No graph is recorded: the tensors live off the autodiff device. Convolutions and max pooling
+//! run our flex kernels (`infoplane-flexconv`) where they apply, as in backpropagation.
 
 use burn::nn::pool::MaxPool2d;
 use burn::tensor::activation::softmax;
-use burn::tensor::module::{conv2d, max_pool2d_with_indices};
 use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
 use burn::tensor::{Int, Tensor};
+use infoplane_flexconv::conv2d;
 
 /// A value and its tangent.
 #[derive(Debug, Clone)]
@@ -77,18 +78,11 @@ pub fn relu<const D: usize>(x: Dual<D>) -> Dual<D> {
 
 /// Max pooling: the tangent is read at the position of each window's maximum.
 pub fn max_pool(x: Dual<4>, pool: &MaxPool2d) -> Dual<4> {
-    let [n, c, h, w] = x.p.dims();
     let options = MaxPoolOptions::new(pool.kernel_size)
         .with_stride(pool.stride)
         .with_dilation(pool.dilation)
         .with_ceil_mode(pool.ceil_mode);
-    let (p, idx) = max_pool2d_with_indices(x.p, options);
-    let [_, _, oh, ow] = p.dims();
-    let idx: Tensor<3, Int> = idx.reshape([n, c, oh * ow]);
-    let t =
-        x.t.reshape([n, c, h * w])
-            .gather(2, idx)
-            .reshape([n, c, oh, ow]);
+    let (p, t) = infoplane_flexconv::max_pool2d_jvp(x.p, x.t, options);
     Dual { p, t }
 }
 
