@@ -62,6 +62,7 @@ pub fn stats(g: &BnGeometry, x: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let per: Vec<(f32, f32)> = (0..g.c)
         .into_par_iter()
         .map(|ch| {
+            crate::isa::clear_upper_state();
             let mean = (0..g.n)
                 .map(|i| sum_f64(g.plane(x, i, ch), f64::from))
                 .sum::<f64>()
@@ -121,6 +122,7 @@ pub fn normalize(
         .zip(x.par_chunks(s * step))
         .enumerate()
         .for_each(|(t, (ys, xs))| {
+            crate::isa::clear_upper_state();
             for (p, (yp, xp)) in ys.chunks_mut(s).zip(xs.chunks(s)).enumerate() {
                 let (a, b) = ab[(t * step + p) % g.c];
                 for (o, &v) in yp.iter_mut().zip(xp) {
@@ -136,6 +138,7 @@ fn grad_sums(g: &BnGeometry, x: &[f32], dy: &[f32], mean: &[f32]) -> Vec<(f64, f
     (0..g.c)
         .into_par_iter()
         .map(|ch| {
+            crate::isa::clear_upper_state();
             let m = f64::from(mean[ch]);
             let (mut sd, mut sdx) = (0f64, 0f64);
             for i in 0..g.n {
@@ -211,6 +214,7 @@ pub fn backward(
         .zip(x.par_chunks(s * step).zip(dy.par_chunks(s * step)))
         .enumerate()
         .for_each(|(t, (dxs, (xs, dys)))| {
+            crate::isa::clear_upper_state();
             for (p, (dxp, (xp, dp))) in dxs
                 .chunks_mut(s)
                 .zip(xs.chunks(s).zip(dys.chunks(s)))

@@ -59,8 +59,10 @@ pub fn product(dst: MatMut<'_, f32>, accum: Accum, lhs: MatRef<'_, f32>, rhs: Ma
 /// what Rust emits for plain float and copy loops in a build without `target-cpu` — carries a
 /// dependency on them, on this thread. Measured here (Xeon with AVX-512, ResNet18 layer 3
 /// shapes, batch 128): the im2col of a forward pass took 320 ms after one product against
-/// 26 ms before it or with the registers cleared. [`product`] calls this after every product;
-/// other callers of faer's products (HSIC, probes) call it after theirs.
+/// 26 ms before it or with the registers cleared. [`product`] calls this after every product,
+/// and every parallel task of this crate's kernels calls it first, since other code on the same
+/// threads (faer's f64 products in the HSIC estimators and probes, for one) can leave the
+/// registers in that state.
 pub fn clear_upper_state() {
     #[cfg(target_arch = "x86_64")]
     {

@@ -231,6 +231,7 @@ pub fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>
     y.par_chunks_mut(g.y_len() * chunk(g.n))
         .zip(x.par_chunks(g.x_len() * chunk(g.n)))
         .for_each(|(ys, xs)| {
+            crate::isa::clear_upper_state();
             let direct = nb == 1 && g.identity_columns();
             let mut cols = vec![0f32; if direct { 0 } else { k * l * nb }];
             let mut out = vec![0f32; if nb == 1 { 0 } else { g.cout * l * nb }];
@@ -298,6 +299,7 @@ pub fn input_gradient(g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> Vec<f32> 
     dx.par_chunks_mut(g.x_len() * step)
         .zip(dy.par_chunks(g.y_len() * step))
         .for_each(|(dxs, dys)| {
+            crate::isa::clear_upper_state();
             let direct = nb == 1 && g.identity_columns();
             let mut cols = vec![0f32; if direct { 0 } else { k * l * nb }];
             let mut d = vec![0f32; if nb == 1 { 0 } else { g.cout * l * nb }];
@@ -340,6 +342,7 @@ pub fn weight_gradient(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     x.par_chunks(g.x_len() * step)
         .zip(dy.par_chunks(g.y_len() * step))
         .map(|(xs, dys)| {
+            crate::isa::clear_upper_state();
             let mut acc = vec![0f32; g.cout * k];
             let direct = nb == 1 && g.identity_columns();
             let mut cols = vec![0f32; if direct { 0 } else { k * l * nb }];
@@ -381,6 +384,7 @@ pub fn bias_gradient(g: &ConvGeometry, dy: &[f32]) -> Vec<f32> {
     let l = g.l();
     dy.par_chunks(g.y_len() * chunk(g.n))
         .map(|dys| {
+            crate::isa::clear_upper_state();
             let mut db = vec![0f32; g.cout];
             for dyn_ in dys.chunks(g.y_len()) {
                 for (d, row) in db.iter_mut().zip(dyn_.chunks(l)) {

@@ -60,6 +60,7 @@ pub fn forward(g: &PoolGeometry, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
         .zip(idx.par_chunks_mut(plane_out * step))
         .zip(x.par_chunks(plane_in * step))
         .for_each(|((ys, is), xs)| {
+            crate::isa::clear_upper_state();
             let mut best = vec![i64::MIN; wo];
             for ((yp, ip), xp) in ys
                 .chunks_mut(plane_out)
@@ -112,6 +113,25 @@ fn pool_row(
     let wo = yr.len();
     let [kh, kw] = g.kernel;
     let sw = g.stride[1];
+    if g.kernel == [2, 2] && g.stride == [2, 2] {
+        // The common 2×2 window with stride 2: both input rows read in pairs, no sweeps.
+        let (r0, r1) = (&xp[top..top + 2 * wo], &xp[top + g.w..top + g.w + 2 * wo]);
+        for (ox, ((yv, iv), (a, b))) in yr
+            .iter_mut()
+            .zip(ir.iter_mut())
+            .zip(r0.chunks_exact(2).zip(r1.chunks_exact(2)))
+            .enumerate()
+        {
+            let p = (top + 2 * ox) as u32;
+            let q = p + g.w as u32;
+            let m = pack(a[0], p)
+                .max(pack(a[1], p + 1))
+                .max(pack(b[0], q).max(pack(b[1], q + 1)));
+            *iv = position(m);
+            *yv = xp[*iv as usize];
+        }
+        return;
+    }
     best.fill(i64::MIN);
     for ki in 0..kh {
         for kj in 0..kw {
@@ -141,6 +161,7 @@ pub fn backward(g: &PoolGeometry, idx: &[u32], dy: &[f32]) -> Vec<f32> {
         .zip(idx.par_chunks(plane_out * step))
         .zip(dy.par_chunks(plane_out * step))
         .for_each(|((dxs, is), dys)| {
+            crate::isa::clear_upper_state();
             for ((dxp, ip), dyp) in dxs
                 .chunks_mut(plane_in)
                 .zip(is.chunks(plane_out))
@@ -166,6 +187,7 @@ pub fn gather(g: &PoolGeometry, idx: &[u32], t: &[f32]) -> Vec<f32> {
         .zip(idx.par_chunks(plane_out * step))
         .zip(t.par_chunks(plane_in * step))
         .for_each(|((os, is), ts)| {
+            crate::isa::clear_upper_state();
             for ((op, ip), tp) in os
                 .chunks_mut(plane_out)
                 .zip(is.chunks(plane_out))
@@ -192,6 +214,7 @@ pub fn avg_forward(g: &PoolGeometry, x: &[f32]) -> Vec<f32> {
     y.par_chunks_mut(plane_out * step)
         .zip(x.par_chunks(plane_in * step))
         .for_each(|(ys, xs)| {
+            crate::isa::clear_upper_state();
             for (yp, xp) in ys.chunks_mut(plane_out).zip(xs.chunks(plane_in)) {
                 for (oy, yr) in yp.chunks_mut(wo).enumerate() {
                     // Row sums of the window's rows, then the window sums along the row.
@@ -232,6 +255,7 @@ pub fn avg_backward(g: &PoolGeometry, dy: &[f32]) -> Vec<f32> {
     dx.par_chunks_mut(plane_in * step)
         .zip(dy.par_chunks(plane_out * step))
         .for_each(|(dxs, dys)| {
+            crate::isa::clear_upper_state();
             for (dxp, dyp) in dxs.chunks_mut(plane_in).zip(dys.chunks(plane_out)) {
                 for (iy, dxr) in dxp.chunks_mut(g.w).enumerate() {
                     if g.kernel == g.stride {
