@@ -14,7 +14,11 @@
 //! for f32 tensors on the flex device (with or without autodiff), without groups or dilation and
 //! with symmetric padding; everything else — other backends, dtypes, groups, dilation,
 //! asymmetric padding — goes to burn's own convolution. Parameters stay burn `Conv2d` records.
-//! `INFOPLANE_FLEXCONV=off` in the environment sends every convolution to burn's path.
+//!
+//! The same mechanism carries max pooling ([`max_pool2d`], and [`max_pool2d_jvp`] for forward
+//! mode), average pooling ([`avg_pool2d`]) and batch norm ([`batch_norm`], with burn's
+//! `BatchNorm` module's semantics) — [`pool`] and [`bn`] — each falling back to burn where it
+//! does not apply. `INFOPLANE_FLEXCONV=off` in the environment sends all of them to burn's path.
 #![warn(missing_docs)]
 #![cfg_attr(not(feature = "flex"), allow(unused))]
 
