@@ -233,15 +233,11 @@ pub fn backward(
 mod tests {
     use super::*;
 
+    /// Values in [−1, 3): a mean away from zero.
     fn pseudo(n: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(2654435761).max(1);
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                (s as f32 / u32::MAX as f32) * 4.0 - 1.0
-            })
+        crate::test_data::pseudo(n, seed)
+            .into_iter()
+            .map(|v| v * 4.0 + 1.0)
             .collect()
     }
 

@@ -415,6 +415,7 @@ pub fn bias_gradient(g: &ConvGeometry, dy: &[f32]) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_data::pseudo;
 
     /// The convolution written as its definition, in f64.
     fn direct(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f64> {
@@ -451,18 +452,6 @@ mod tests {
             }
         }
         y
-    }
-
-    fn pseudo(n: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(2654435761).max(1);
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                (s as f32 / u32::MAX as f32) - 0.5
-            })
-            .collect()
     }
 
     /// A geometry from (images, input channels, height, width, output channels, kernel,

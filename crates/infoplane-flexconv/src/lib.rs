@@ -32,6 +32,23 @@ pub mod kernels;
 pub mod pool;
 pub mod timing;
 
+/// Reproducible test data for the kernels' unit tests.
+#[cfg(all(test, feature = "flex"))]
+mod test_data {
+    /// `n` values in [−0.5, 0.5) from an xorshift generator seeded with `seed`.
+    pub fn pseudo(n: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(2654435761).max(1);
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                (s as f32 / u32::MAX as f32) - 0.5
+            })
+            .collect()
+    }
+}
+
 use burn::tensor::Tensor;
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
 
@@ -71,6 +88,15 @@ pub fn enabled() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let env = *ON.get_or_init(|| std::env::var("INFOPLANE_FLEXCONV").map_or(true, |v| v != "off"));
     env && !BURN_PATH.with(|b| b.get())
+}
+
+/// True when our kernels may take a tensor of this dtype on this device: [`enabled`], f32, the
+/// flex device (with or without autodiff).
+#[cfg(feature = "flex")]
+fn ours_apply(dtype: burn::tensor::DType, device: &burn::tensor::Device) -> bool {
+    enabled()
+        && dtype == burn::tensor::DType::F32
+        && device.clone().without_autodiff() == burn::tensor::Device::flex()
 }
 
 thread_local! {
@@ -122,9 +148,7 @@ pub fn keep_freed_memory() -> bool {
 pub fn supported(x: &Tensor<4>, options: &ConvOptions<2>) -> bool {
     #[cfg(feature = "flex")]
     {
-        enabled()
-            && x.dtype() == burn::tensor::DType::F32
-            && x.device().without_autodiff() == burn::tensor::Device::flex()
+        ours_apply(x.dtype(), &x.device())
             && options.groups == 1
             && options.dilation == [1, 1]
             && !options.is_asymmetric()
@@ -170,9 +194,7 @@ pub fn pool_supported(x: &Tensor<4>, options: &MaxPoolOptions<2>) -> bool {
     #[cfg(feature = "flex")]
     {
         let [_, _, h, w] = x.dims();
-        enabled()
-            && x.dtype() == burn::tensor::DType::F32
-            && x.device().without_autodiff() == burn::tensor::Device::flex()
+        ours_apply(x.dtype(), &x.device())
             && options.padding == [(0, 0); 2]
             && options.dilation == [1, 1]
             && !options.ceil_mode
@@ -242,9 +264,7 @@ pub fn avg_pool_supported(x: &Tensor<4>, options: &AvgPoolOptions<2>) -> bool {
     #[cfg(feature = "flex")]
     {
         let [_, _, h, w] = x.dims();
-        enabled()
-            && x.dtype() == burn::tensor::DType::F32
-            && x.device().without_autodiff() == burn::tensor::Device::flex()
+        ours_apply(x.dtype(), &x.device())
             && options.padding == [(0, 0); 2]
             && !options.ceil_mode
             && options.kernel_size.iter().all(|&k| k > 0)
@@ -289,9 +309,7 @@ pub fn batch_norm_supported<const D: usize>(bn: &burn::nn::BatchNorm, x: &Tensor
     {
         let dims = x.dims();
         D >= 2
-            && enabled()
-            && x.dtype() == burn::tensor::DType::F32
-            && x.device().without_autodiff() == burn::tensor::Device::flex()
+            && ours_apply(x.dtype(), &x.device())
             && dims[1] == bn.gamma.dims()[0]
             && bn.gamma.val().dtype() == burn::tensor::DType::F32
     }
