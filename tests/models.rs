@@ -229,3 +229,45 @@ fn lenet5_trains_the_same_with_our_convolution_and_pooling_and_with_burns() {
         .fold(0.0, f32::max);
     eprintln!("loss {first_10:.4} -> {last_10:.4}; largest difference of the curves {worst:.2e}");
 }
+
+/// ResNet18 at width 1/8 trained layer-wise for six steps (batch norm in every block, average-
+/// pooled auxiliary heads): the same losses bit for bit when run twice with our kernels, and
+/// the same as with burn's batch norm, pooling and convolution to rounding.
+#[test]
+fn resnet18_with_batch_norm_repeats_bit_for_bit_and_matches_burns_path() {
+    use infoplane::train::{TrainBatch, build_strategy_for};
+    let device = Device::flex().autodiff();
+    let shape = DataShape {
+        input: [1, 28, 28],
+        classes: 10,
+    };
+    let cfg = small("resnet18", "layerwise", 0.125);
+    assert!(cfg.model.has_batch_norm());
+    let data = crate::data::mnist_10k();
+    let (x, y) = infoplane::data::materialize(&data.train.subset(256, 0), &Default::default())
+        .to_tensors(&device);
+    let curve = || {
+        let mut s = build_strategy_for(&cfg.clone().check().unwrap(), shape, &device).unwrap();
+        s.enter_phase(0).unwrap();
+        (0..6)
+            .map(|i| {
+                let rows = (i % 4) * 64..(i % 4 + 1) * 64;
+                let batch = TrainBatch {
+                    x: x.clone().slice(rows.clone()),
+                    y: y.clone().slice(rows),
+                    views: 1,
+                };
+                s.step(batch, 1e-3).unwrap().loss
+            })
+            .collect::<Vec<f32>>()
+    };
+    let ours = curve();
+    assert_eq!(ours, curve(), "the same seed, the same losses");
+    let burns = infoplane::flexconv::with_burn_path(curve);
+    for (i, (a, b)) in ours.iter().zip(&burns).enumerate().take(3) {
+        assert!(
+            (a - b).abs() <= 1e-3 * b.abs(),
+            "step {i}: {a} (ours) vs {b} (burn's)"
+        );
+    }
+}
