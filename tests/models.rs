@@ -165,25 +165,25 @@ fn every_architecture_trains_with_both_strategies_at_a_reduced_width() {
 /// LeNet5 trained end to end for 200 steps (Adam, batches of 64 from mnist-10k) with our
 /// convolution and pooling and with burn's: the two loss curves are equal to rounding over the
 /// first steps and stay together to the end.
-#[test]
-fn lenet5_trains_the_same_with_our_convolution_and_pooling_and_with_burns() {
-    use infoplane::data::DatasetName;
+/// The losses of `steps` training steps of `cfg` (Adam at 1e-3) on the first `samples`
+/// training samples of mnist-10k, in batches of 64 taken in order and cycled.
+fn loss_curve(cfg: &TrainConfig, samples: usize, steps: usize) -> impl Fn() -> Vec<f32> + '_ {
     use infoplane::train::{TrainBatch, build_strategy_for};
     let device = Device::flex().autodiff();
     let shape = DataShape {
         input: [1, 28, 28],
         classes: 10,
     };
-    let cfg = TrainConfig::example("lenet5", "e2e", DatasetName::Mnist10k).unwrap();
     let data = crate::data::mnist_10k();
-    let (x, y) = infoplane::data::materialize(&data.train.subset(2048, 0), &Default::default())
+    let (x, y) = infoplane::data::materialize(&data.train.subset(samples, 0), &Default::default())
         .to_tensors(&device);
-    let curve = || {
+    let batches = samples / 64;
+    move || {
         let mut s = build_strategy_for(&cfg.clone().check().unwrap(), shape, &device).unwrap();
         s.enter_phase(0).unwrap();
-        (0..200)
+        (0..steps)
             .map(|i| {
-                let rows = (i % 32) * 64..(i % 32 + 1) * 64;
+                let rows = (i % batches) * 64..(i % batches + 1) * 64;
                 let batch = TrainBatch {
                     x: x.clone().slice(rows.clone()),
                     y: y.clone().slice(rows),
@@ -191,10 +191,17 @@ fn lenet5_trains_the_same_with_our_convolution_and_pooling_and_with_burns() {
                 };
                 s.step(batch, 1e-3).unwrap().loss
             })
-            .collect::<Vec<f32>>()
-    };
+            .collect()
+    }
+}
+
+#[test]
+fn lenet5_trains_the_same_with_our_convolution_and_pooling_and_with_burns() {
+    let cfg =
+        TrainConfig::example("lenet5", "e2e", infoplane::data::DatasetName::Mnist10k).unwrap();
+    let curve = loss_curve(&cfg, 2048, 200);
     let ours = curve();
-    let burns = infoplane::flexconv::with_burn_path(curve);
+    let burns = infoplane::flexconv::with_burn_path(&curve);
     let first_10 = ours[..10].iter().sum::<f32>() / 10.0;
     let last_10 = ours[190..].iter().sum::<f32>() / 10.0;
     assert!(
@@ -235,35 +242,12 @@ fn lenet5_trains_the_same_with_our_convolution_and_pooling_and_with_burns() {
 /// the same as with burn's batch norm, pooling and convolution to rounding.
 #[test]
 fn resnet18_with_batch_norm_repeats_bit_for_bit_and_matches_burns_path() {
-    use infoplane::train::{TrainBatch, build_strategy_for};
-    let device = Device::flex().autodiff();
-    let shape = DataShape {
-        input: [1, 28, 28],
-        classes: 10,
-    };
     let cfg = small("resnet18", "layerwise", 0.125);
     assert!(cfg.model.has_batch_norm());
-    let data = crate::data::mnist_10k();
-    let (x, y) = infoplane::data::materialize(&data.train.subset(256, 0), &Default::default())
-        .to_tensors(&device);
-    let curve = || {
-        let mut s = build_strategy_for(&cfg.clone().check().unwrap(), shape, &device).unwrap();
-        s.enter_phase(0).unwrap();
-        (0..6)
-            .map(|i| {
-                let rows = (i % 4) * 64..(i % 4 + 1) * 64;
-                let batch = TrainBatch {
-                    x: x.clone().slice(rows.clone()),
-                    y: y.clone().slice(rows),
-                    views: 1,
-                };
-                s.step(batch, 1e-3).unwrap().loss
-            })
-            .collect::<Vec<f32>>()
-    };
+    let curve = loss_curve(&cfg, 256, 6);
     let ours = curve();
     assert_eq!(ours, curve(), "the same seed, the same losses");
-    let burns = infoplane::flexconv::with_burn_path(curve);
+    let burns = infoplane::flexconv::with_burn_path(&curve);
     for (i, (a, b)) in ours.iter().zip(&burns).enumerate().take(3) {
         assert!(
             (a - b).abs() <= 1e-3 * b.abs(),
