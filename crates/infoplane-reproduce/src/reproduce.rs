@@ -61,15 +61,20 @@ fn link_runs(plan: &Plan, out: &Path) -> Result<()> {
         } else {
             r.name.clone()
         };
-        let link = dir.join(name);
-        if link.is_symlink() {
-            std::fs::remove_file(&link).map_err(|e| Error::io(&link, e))?;
-        } else if link.exists() {
+        let link = dir.join(&name);
+        if link.exists() && !link.is_symlink() {
             continue;
         }
         let target = std::fs::canonicalize(&r.dir).unwrap_or(r.dir.clone());
+        // Made under a name of this process's own, then renamed over the old link in one step:
+        // two reproductions sharing a results folder may link the same run at the same time.
         #[cfg(unix)]
-        std::os::unix::fs::symlink(&target, &link).map_err(|e| Error::io(&link, e))?;
+        {
+            let fresh = dir.join(format!(".{name}.link-{}", std::process::id()));
+            let _ = std::fs::remove_file(&fresh);
+            std::os::unix::fs::symlink(&target, &fresh).map_err(|e| Error::io(&fresh, e))?;
+            std::fs::rename(&fresh, &link).map_err(|e| Error::io(&link, e))?;
+        }
     }
     Ok(())
 }
