@@ -97,5 +97,66 @@ fn bench_pool(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench, bench_pool);
+/// The two routes of our kernels where both apply (stride 1, at most 16 output channels): the
+/// direct convolution against im2col columns with matrix products, each gradient alone, batch
+/// 128. The x1/4 shapes are those of the quick settings' ResNet18 and VGG11.
+#[cfg(target_arch = "x86_64")]
+fn bench_routes(c: &mut Criterion) {
+    use infoplane_flexconv::{direct, kernels};
+    let mut g = c.benchmark_group("conv_routes_b128");
+    g.sample_size(10);
+    for (name, cin, cout, k, p, side) in [
+        ("lenet5-conv1", 3, 6, 5, 0, 32),
+        ("lenet5-conv2", 6, 16, 5, 0, 14),
+        ("x1/4-stem", 3, 16, 3, 1, 32),
+        ("x1/4-block1", 16, 16, 3, 1, 32),
+    ] {
+        let geom = kernels::ConvGeometry {
+            n: 128,
+            cin,
+            h: side,
+            w: side,
+            cout,
+            kh: k,
+            kw: k,
+            stride: [1, 1],
+            padding: [p, p],
+        };
+        if !direct::applies(&geom) {
+            continue;
+        }
+        let fill = |n: usize, s: u32| -> Vec<f32> {
+            (0..n)
+                .map(|i| ((i as u32).wrapping_mul(2654435761) ^ s) as f32 / u32::MAX as f32 - 0.5)
+                .collect()
+        };
+        let x = fill(128 * cin * side * side, 1);
+        let w = fill(cout * geom.k(), 2);
+        let dy = fill(128 * cout * geom.l(), 3);
+        g.bench_function(format!("{name}/forward/direct"), |b| {
+            b.iter(|| direct::forward(&geom, &x, &w, None))
+        });
+        g.bench_function(format!("{name}/forward/columns"), |b| {
+            b.iter(|| kernels::forward_columns(&geom, &x, &w, None))
+        });
+        g.bench_function(format!("{name}/input-gradient/direct"), |b| {
+            b.iter(|| direct::input_gradient(&geom, &w, &dy))
+        });
+        g.bench_function(format!("{name}/input-gradient/columns"), |b| {
+            b.iter(|| kernels::input_gradient_columns(&geom, &w, &dy))
+        });
+        g.bench_function(format!("{name}/weight-gradient/direct"), |b| {
+            b.iter(|| direct::weight_gradient(&geom, &x, &dy))
+        });
+        g.bench_function(format!("{name}/weight-gradient/columns"), |b| {
+            b.iter(|| kernels::weight_gradient_columns(&geom, &x, &dy))
+        });
+    }
+    g.finish();
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn bench_routes(_: &mut Criterion) {}
+
+criterion_group!(benches, bench, bench_pool, bench_routes);
 criterion_main!(benches);

@@ -13,6 +13,11 @@
 //! The columns are recomputed in the backward pass rather than kept from the forward one (they
 //! are K/cin times larger than the input). A 1×1 convolution with stride 1 and no padding uses
 //! the input itself as its columns.
+//!
+//! Convolutions with stride 1 and at most 16 output channels (for the input gradient: input
+//! channels) take the direct route instead on x86-64 CPUs with AVX2 and FMA ([`crate::direct`]);
+//! `forward_columns`, `input_gradient_columns` and `weight_gradient_columns` are the im2col
+//! route whatever the shape (for comparison).
 
 use crate::isa::product;
 use faer::{Accum, MatMut, MatRef};
@@ -225,6 +230,21 @@ fn gather(g: &ConvGeometry, ys: &[f32], out: &mut [f32]) {
 /// `[cout]` → `[n, cout, hout, wout]`.
 #[inline(never)]
 pub fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+    #[cfg(target_arch = "x86_64")]
+    if crate::direct::applies(g) {
+        return crate::direct::forward(g, x, weight, bias);
+    }
+    forward_columns(g, x, weight, bias)
+}
+
+/// [`forward`] through im2col columns and matrix products.
+#[inline(never)]
+pub fn forward_columns(
+    g: &ConvGeometry,
+    x: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+) -> Vec<f32> {
     let (k, l, nb) = (g.k(), g.l(), group(g));
     let mut y = vec![0f32; g.n * g.y_len()];
     let w = view(weight, g.cout, k);
@@ -292,6 +312,16 @@ pub fn backward(
 /// that a profile names each gradient.)
 #[inline(never)]
 pub fn input_gradient(g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
+    #[cfg(target_arch = "x86_64")]
+    if crate::direct::applies_to_input_gradient(g) {
+        return crate::direct::input_gradient(g, weight, dy);
+    }
+    input_gradient_columns(g, weight, dy)
+}
+
+/// [`input_gradient`] through matrix products and col2im.
+#[inline(never)]
+pub fn input_gradient_columns(g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
     let (k, l, nb) = (g.k(), g.l(), group(g));
     let w = view(weight, g.cout, k);
     let step = chunk(g.n);
@@ -337,6 +367,16 @@ pub fn input_gradient(g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> Vec<f32> 
 /// dW = Σ_n dy_n·C_nᵀ, one accumulator per chunk of images, summed in chunk order.
 #[inline(never)]
 pub fn weight_gradient(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    #[cfg(target_arch = "x86_64")]
+    if crate::direct::applies(g) {
+        return crate::direct::weight_gradient(g, x, dy);
+    }
+    weight_gradient_columns(g, x, dy)
+}
+
+/// [`weight_gradient`] through im2col columns and matrix products.
+#[inline(never)]
+pub fn weight_gradient_columns(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let (k, l, nb) = (g.k(), g.l(), group(g));
     let step = chunk(g.n);
     x.par_chunks(g.x_len() * step)

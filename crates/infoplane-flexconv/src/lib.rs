@@ -8,7 +8,8 @@
 //! convolution and the weight gradient a convolution of the input with the output gradient
 //! with batch and channel dimensions swapped — few, oddly shaped matrix products. Here every
 //! part is a matrix product over im2col columns ([`kernels`]), images spread over rayon's
-//! threads.
+//! threads, except for convolutions with few channels at stride 1 (LeNet5's), which run a
+//! direct convolution in vector registers (`direct`, x86-64 with AVX2 and FMA).
 //!
 //! [`conv2d`] takes the same arguments as `burn::tensor::module::conv2d`. It runs our kernels
 //! for f32 tensors on the flex device (with or without autodiff), without groups or dilation and
@@ -24,6 +25,8 @@
 
 #[cfg(feature = "flex")]
 pub mod bn;
+#[cfg(all(feature = "flex", target_arch = "x86_64"))]
+pub mod direct;
 #[cfg(feature = "flex")]
 pub mod isa;
 #[cfg(feature = "flex")]

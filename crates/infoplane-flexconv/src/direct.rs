@@ -1,0 +1,914 @@
+//! A direct convolution for few output channels at stride 1 (LeNet5's 6 and 16 channels),
+//! without im2col columns.
+//!
+//! With few output channels the im2col route spends most of its time building columns: rows of
+//! 28 or 10 values copied one short row at a time, K/cin times the input's size written and
+//! read back by the product's packing, for products too narrow to run near the machine's speed.
+//! Here each image is copied once into a zero-padded buffer and every output vector (16
+//! consecutive outputs of one row, one "position") is the sum over the kernel's taps
+//! k = (c, ki, kj) of a weight times the 16 consecutive padded-input values that start at
+//! `position + offset(k)` — one register-sized load per tap and position, no columns.
+//!
+//! - forward: y[co, position] = Σ_k W[co, k]·x[position + offset(k)], a small product held in
+//!   registers (CB output channels × P positions);
+//! - weight gradient: dW[co, k] = Σ_positions Σ_lanes dy[co, position]·x[position + offset(k)]
+//!   (CB channels × KB taps in registers, output-gradient lanes past the row's end zero), per
+//!   image summed across lanes in a fixed order, per chunk of images summed in chunk order;
+//! - input gradient: the forward convolution of the output gradient, padded by kernel − 1 −
+//!   padding, with the weights flipped and their channel axes swapped (stride 1).
+//!
+//! The lanes of a vector are independent and summed in a fixed order, so the AVX2 and AVX-512
+//! variants give the same numbers. Both need FMA; on other CPUs, and off x86-64, the im2col
+//! route runs.
+
+use crate::kernels::ConvGeometry;
+use rayon::prelude::*;
+
+/// Outputs per position: one 512-bit register, or two 256-bit ones.
+const LANES: usize = 16;
+
+/// The most output channels (input channels for the input gradient) the direct route takes.
+pub const MAX_CHANNELS: usize = 16;
+
+/// The vector instructions the direct kernels are compiled for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Isa {
+    Avx512,
+    Avx2,
+}
+
+/// The kernels' instruction set on this CPU, or none (read once). `INFOPLANE_ISA=avx2` caps it
+/// at AVX2 as it does the products (crate::isa).
+fn isa() -> Option<Isa> {
+    static ISA: std::sync::OnceLock<Option<Isa>> = std::sync::OnceLock::new();
+    *ISA.get_or_init(|| {
+        use std::arch::is_x86_feature_detected as has;
+        if !(has!("avx2") && has!("fma")) {
+            None
+        } else if has!("avx512f") && !crate::isa::avx2_cap() {
+            Some(Isa::Avx512)
+        } else {
+            Some(Isa::Avx2)
+        }
+    })
+}
+
+/// Whether [`forward`] and [`weight_gradient`] take this convolution.
+pub fn applies(g: &ConvGeometry) -> bool {
+    isa().is_some() && g.stride == [1, 1] && g.cout <= MAX_CHANNELS && !pointwise(g)
+}
+
+/// Whether [`input_gradient`] takes this convolution: its transposed form (input channels as
+/// outputs, padding kernel − 1 − padding) must be one [`applies`] would take.
+pub fn applies_to_input_gradient(g: &ConvGeometry) -> bool {
+    isa().is_some()
+        && g.stride == [1, 1]
+        && g.cin <= MAX_CHANNELS
+        && g.padding[0] < g.kh
+        && g.padding[1] < g.kw
+        && !pointwise(g)
+}
+
+/// A 1×1 convolution: its columns are the input itself, nothing for this route to save.
+fn pointwise(g: &ConvGeometry) -> bool {
+    g.kh == 1 && g.kw == 1
+}
+
+/// One image's padded buffer, the offsets into it, and where each lane's output goes.
+///
+/// The output is computed "wide": at every column of the padded width (the last kernel − 1
+/// columns of each row are not outputs), so that it is one run of `hout·wp` values and a
+/// position — LANES consecutive values of that run — reads LANES consecutive values of the
+/// buffer at every tap, across row ends. Lanes that are not outputs are not stored, and their
+/// output gradient is zero in the weight gradient.
+struct Layout {
+    cin: usize,
+    h: usize,
+    w: usize,
+    /// Padding (height, width).
+    pad: [usize; 2],
+    /// Padded height and width.
+    hp: usize,
+    wp: usize,
+    /// Output values per channel (hout·wout).
+    out_len: usize,
+    /// offset(k) for every tap k = (c, ki, kj), then zeros up to a multiple of the tap block.
+    offsets: Vec<usize>,
+    /// Taps before the padding of `offsets`.
+    taps: usize,
+    /// Output width.
+    wo: usize,
+    /// Positions: the wide run's `hout·wp` values, LANES at a time.
+    positions: usize,
+}
+
+impl Layout {
+    fn new(g: &ConvGeometry, tap_block: usize) -> Layout {
+        let (hp, wp) = (g.h + 2 * g.padding[0], g.w + 2 * g.padding[1]);
+        let (ho, wo) = (g.hout(), g.wout());
+        let mut offsets = Vec::with_capacity(g.k().next_multiple_of(tap_block));
+        for c in 0..g.cin {
+            for ki in 0..g.kh {
+                for kj in 0..g.kw {
+                    offsets.push((c * hp + ki) * wp + kj);
+                }
+            }
+        }
+        let taps = offsets.len();
+        offsets.resize(taps.next_multiple_of(tap_block), 0);
+        let positions = (ho * wp).div_ceil(LANES);
+        Layout {
+            cin: g.cin,
+            h: g.h,
+            w: g.w,
+            pad: g.padding,
+            hp,
+            wp,
+            out_len: ho * wo,
+            offsets,
+            taps,
+            wo,
+            positions,
+        }
+    }
+
+    /// The padded buffer's length: the image, and at least what the last lane of the last
+    /// position reads at the last tap (zeros past the image).
+    fn buffer_len(&self) -> usize {
+        let max_offset = self.offsets.iter().copied().max().unwrap_or(0);
+        (self.cin * self.hp * self.wp).max(self.positions * LANES + max_offset)
+    }
+
+    /// Copies image `x` (`[cin, h, w]`) into `buf`, whose padding is already zero.
+    fn fill(&self, x: &[f32], buf: &mut [f32]) {
+        for (c, plane) in x.chunks_exact(self.h * self.w).enumerate() {
+            for (iy, row) in plane.chunks_exact(self.w).enumerate() {
+                let at = (c * self.hp + iy + self.pad[0]) * self.wp + self.pad[1];
+                copy_row(row, &mut buf[at..at + self.w]);
+            }
+        }
+    }
+
+    /// Values per channel of the wide run, whole positions.
+    fn wide_len(&self) -> usize {
+        self.positions * LANES
+    }
+}
+
+/// `dst = src` for short rows: a loop the compiler keeps inline (a call to `memcpy` per row of
+/// 10 to 32 values costs more than the copy).
+#[inline(always)]
+fn copy_row(src: &[f32], dst: &mut [f32]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = *s;
+    }
+}
+
+/// LANES consecutive f32 values held in registers: one AVX-512 register or two AVX2 ones.
+/// Implementations use their instruction set's intrinsics without checking for it: they are
+/// only reached through the wrappers of `compiled`, which enable those features and are only
+/// called after `isa()` found them.
+trait Lanes: Copy {
+    fn zero() -> Self;
+    /// `v[at..at + LANES]` (bounds-checked).
+    fn load(v: &[f32], at: usize) -> Self;
+    /// `v[at..at + LANES]`, not checked.
+    ///
+    /// # Safety
+    /// `at + LANES ≤ v.len()`.
+    #[allow(unsafe_code)]
+    unsafe fn load_within(v: &[f32], at: usize) -> Self;
+    /// `self + a·b`, fused, lane by lane.
+    fn mul_add(self, a: Self, b: Self) -> Self;
+    /// `self + a`, lane by lane.
+    fn add(self, a: Self) -> Self;
+    /// `self + s·b`, fused, lane by lane.
+    fn mul_add_scalar(self, s: f32, b: Self) -> Self;
+    /// `v[at..at + LANES] = self` (bounds-checked).
+    fn store(self, v: &mut [f32], at: usize);
+}
+
+mod registers {
+    #![allow(unsafe_code)]
+    use super::{LANES, Lanes};
+    use std::arch::x86_64::*;
+
+    /// One 512-bit register.
+    #[derive(Clone, Copy)]
+    pub struct Avx512(__m512);
+
+    // SAFETY (every block below): AVX-512F is enabled in the calling wrapper and present on
+    // the CPU (see `Lanes`); loads read a slice of LANES values checked just before.
+    impl Lanes for Avx512 {
+        #[inline(always)]
+        fn zero() -> Self {
+            unsafe { Avx512(_mm512_setzero_ps()) }
+        }
+        #[inline(always)]
+        fn load(v: &[f32], at: usize) -> Self {
+            let s = &v[at..at + LANES];
+            unsafe { Avx512(_mm512_loadu_ps(s.as_ptr())) }
+        }
+        #[inline(always)]
+        unsafe fn load_within(v: &[f32], at: usize) -> Self {
+            debug_assert!(at + LANES <= v.len());
+            unsafe { Avx512(_mm512_loadu_ps(v.as_ptr().add(at))) }
+        }
+        #[inline(always)]
+        fn mul_add(self, a: Self, b: Self) -> Self {
+            unsafe { Avx512(_mm512_fmadd_ps(a.0, b.0, self.0)) }
+        }
+        #[inline(always)]
+        fn add(self, a: Self) -> Self {
+            unsafe { Avx512(_mm512_add_ps(self.0, a.0)) }
+        }
+        #[inline(always)]
+        fn mul_add_scalar(self, s: f32, b: Self) -> Self {
+            unsafe { Avx512(_mm512_fmadd_ps(_mm512_set1_ps(s), b.0, self.0)) }
+        }
+        #[inline(always)]
+        fn store(self, v: &mut [f32], at: usize) {
+            let s = &mut v[at..at + LANES];
+            unsafe { _mm512_storeu_ps(s.as_mut_ptr(), self.0) };
+        }
+    }
+
+    /// Two 256-bit registers.
+    #[derive(Clone, Copy)]
+    pub struct Avx2(__m256, __m256);
+
+    // SAFETY (every block below): AVX2 and FMA are enabled in the calling wrapper and present
+    // on the CPU (see `Lanes`); loads read a slice of LANES values checked just before.
+    impl Lanes for Avx2 {
+        #[inline(always)]
+        fn zero() -> Self {
+            unsafe { Avx2(_mm256_setzero_ps(), _mm256_setzero_ps()) }
+        }
+        #[inline(always)]
+        fn load(v: &[f32], at: usize) -> Self {
+            let s = &v[at..at + LANES];
+            unsafe {
+                Avx2(
+                    _mm256_loadu_ps(s.as_ptr()),
+                    _mm256_loadu_ps(s.as_ptr().add(8)),
+                )
+            }
+        }
+        #[inline(always)]
+        unsafe fn load_within(v: &[f32], at: usize) -> Self {
+            debug_assert!(at + LANES <= v.len());
+            let s = unsafe { v.as_ptr().add(at) };
+            unsafe { Avx2(_mm256_loadu_ps(s), _mm256_loadu_ps(s.add(8))) }
+        }
+        #[inline(always)]
+        fn mul_add(self, a: Self, b: Self) -> Self {
+            unsafe {
+                Avx2(
+                    _mm256_fmadd_ps(a.0, b.0, self.0),
+                    _mm256_fmadd_ps(a.1, b.1, self.1),
+                )
+            }
+        }
+        #[inline(always)]
+        fn add(self, a: Self) -> Self {
+            unsafe { Avx2(_mm256_add_ps(self.0, a.0), _mm256_add_ps(self.1, a.1)) }
+        }
+        #[inline(always)]
+        fn mul_add_scalar(self, s: f32, b: Self) -> Self {
+            unsafe {
+                let s = _mm256_set1_ps(s);
+                Avx2(
+                    _mm256_fmadd_ps(s, b.0, self.0),
+                    _mm256_fmadd_ps(s, b.1, self.1),
+                )
+            }
+        }
+        #[inline(always)]
+        fn store(self, v: &mut [f32], at: usize) {
+            let s = &mut v[at..at + LANES];
+            unsafe {
+                _mm256_storeu_ps(s.as_mut_ptr(), self.0);
+                _mm256_storeu_ps(s.as_mut_ptr().add(8), self.1);
+            }
+        }
+    }
+}
+
+/// The lanes' sum, in a fixed order (halves added pairwise).
+#[inline(always)]
+fn lane_sum(v: &[f32; LANES]) -> f32 {
+    let mut s = *v;
+    let mut half = LANES / 2;
+    while half > 0 {
+        for i in 0..half {
+            s[i] += s[i + half];
+        }
+        half /= 2;
+    }
+    s[0]
+}
+
+/// Weights `[cout, K]` regrouped by blocks of `cb` channels, tap-major inside a block:
+/// `[blocks, K, cb]`, channels past `cout` zero.
+fn pack_weights(weight: &[f32], cout: usize, k: usize, cb: usize) -> Vec<f32> {
+    let blocks = cout.div_ceil(cb);
+    let mut packed = vec![0f32; blocks * k * cb];
+    for co in 0..cout {
+        let (b, c) = (co / cb, co % cb);
+        for t in 0..k {
+            packed[(b * k + t) * cb + c] = weight[co * k + t];
+        }
+    }
+    packed
+}
+
+/// Output channels per block: 3 or 4 (2 or 3 with AVX2's fewer registers), whichever pads
+/// `cout` least, the larger on a tie.
+fn channel_block(isa: Isa, cout: usize) -> usize {
+    let (small, large) = match isa {
+        Isa::Avx512 => (3, 4),
+        Isa::Avx2 => (2, 3),
+    };
+    if cout.next_multiple_of(small) < cout.next_multiple_of(large) {
+        small
+    } else {
+        large
+    }
+}
+
+/// One image's forward convolution: `buf` its padded buffer, `packed` the weights in blocks of
+/// CB channels, `y` `[cout, hout·wout]`, `wide` room for one block's wide output (CB wide
+/// runs). Positions go P at a time (a short last group repeats its last position and stores
+/// only its own).
+#[inline(always)]
+#[allow(clippy::needless_range_loop)] // constant indices keep the accumulators in registers
+fn forward_image<V: Lanes, const CB: usize, const P: usize>(
+    lay: &Layout,
+    buf: &[f32],
+    packed: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    wide: &mut [f32],
+) {
+    let taps = lay.taps;
+    let cout = y.len() / lay.out_len;
+    let wide_len = lay.wide_len();
+    let span = lay.offsets[..taps].iter().copied().max().unwrap_or(0) + LANES;
+    for (b, wb) in packed.chunks_exact(taps * CB).enumerate() {
+        for first in (0..lay.positions).step_by(P) {
+            let count = P.min(lay.positions - first);
+            let mut at = [0usize; P];
+            for (p, a) in at.iter_mut().enumerate() {
+                *a = (first + p.min(count - 1)) * LANES;
+                // What `load_within` below relies on: every tap of this position is inside.
+                assert!(*a + span <= buf.len(), "padded buffer too short");
+            }
+            let mut acc = [[V::zero(); P]; CB];
+            for (wv, &off) in wb.chunks_exact(CB).zip(&lay.offsets[..taps]) {
+                let mut xv = [V::zero(); P];
+                for p in 0..P {
+                    // SAFETY: at[p] + off + LANES ≤ at[p] + span ≤ buf.len() (asserted above).
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        xv[p] = V::load_within(buf, at[p] + off);
+                    }
+                }
+                for c in 0..CB {
+                    for p in 0..P {
+                        acc[c][p] = acc[c][p].mul_add_scalar(wv[c], xv[p]);
+                    }
+                }
+            }
+            // Constant indices only (c, p), so that the accumulators stay in registers.
+            for c in 0..CB {
+                for p in 0..P {
+                    if p < count {
+                        acc[c][p].store(wide, c * wide_len + (first + p) * LANES);
+                    }
+                }
+            }
+        }
+        // The block's outputs: the first wout values of each wide row, plus the bias.
+        for c in 0..CB.min(cout - b * CB) {
+            let co = b * CB + c;
+            let bv = bias.map_or(0.0, |bias| bias[co]);
+            let out = &mut y[co * lay.out_len..(co + 1) * lay.out_len];
+            let from = &wide[c * wide_len..(c + 1) * wide_len];
+            for (row, src) in out.chunks_exact_mut(lay.wo).zip(from.chunks(lay.wp)) {
+                for (d, v) in row.iter_mut().zip(src) {
+                    *d = v + bv;
+                }
+            }
+        }
+    }
+}
+
+/// One image's output gradient `dy` (`[cout, hout·wout]`) as wide runs, `[channels, wide
+/// run]`: each row at its place in the padded width. What is never written — the columns past
+/// wout, the run's end, channels past `cout` — stays zero from the allocation, so those lanes
+/// add nothing to the weight gradient.
+fn pack_output_gradient(lay: &Layout, dy: &[f32], packed: &mut [f32]) {
+    let wide_len = lay.wide_len();
+    for (plane, to) in dy
+        .chunks_exact(lay.out_len)
+        .zip(packed.chunks_exact_mut(wide_len))
+    {
+        for (row, dst) in plane.chunks_exact(lay.wo).zip(to.chunks_mut(lay.wp)) {
+            copy_row(row, &mut dst[..lay.wo]);
+        }
+    }
+}
+
+/// One image's weight gradient added to `acc` (`[blocks·CB, padded taps, LANES]`: lane sums
+/// are taken once per chunk of images): `buf` its padded
+/// buffer, `packed_dy` its output gradient from [`pack_output_gradient`] (blocks·CB wide
+/// runs). Taps go KB at a time.
+#[inline(always)]
+#[allow(clippy::needless_range_loop)] // constant indices keep the accumulators in registers
+fn weight_gradient_image<V: Lanes, const CB: usize, const KB: usize>(
+    lay: &Layout,
+    buf: &[f32],
+    packed_dy: &[f32],
+    acc: &mut [f32],
+) {
+    let kp = lay.offsets.len();
+    let npos = lay.positions;
+    let span = lay.offsets.iter().copied().max().unwrap_or(0) + LANES;
+    assert!(
+        (npos.max(1) - 1) * LANES + span <= buf.len(),
+        "padded buffer too short"
+    );
+    let wide_len = lay.wide_len();
+    for (b, dyb) in packed_dy.chunks_exact(CB * wide_len).enumerate() {
+        for (kb, offs) in lay.offsets.chunks_exact(KB).enumerate() {
+            let offs: &[usize; KB] = offs.try_into().expect("KB taps");
+            let mut sums = [[V::zero(); KB]; CB];
+            for p in 0..npos {
+                let at = p * LANES;
+                let mut dv = [V::zero(); CB];
+                for (c, v) in dv.iter_mut().enumerate() {
+                    *v = V::load(dyb, c * wide_len + at);
+                }
+                for j in 0..KB {
+                    // SAFETY: at + offs[j] + LANES ≤ (npos − 1)·LANES + span ≤ buf.len()
+                    // (asserted above).
+                    #[allow(unsafe_code)]
+                    let xv = unsafe { V::load_within(buf, at + offs[j]) };
+                    for c in 0..CB {
+                        sums[c][j] = sums[c][j].mul_add(dv[c], xv);
+                    }
+                }
+            }
+            for c in 0..CB {
+                for j in 0..KB {
+                    let at = ((b * CB + c) * kp + kb * KB + j) * LANES;
+                    V::load(acc, at).add(sums[c][j]).store(acc, at);
+                }
+            }
+        }
+    }
+}
+
+/// The per-image kernels compiled for one instruction set: each wrapper enables the set's
+/// features for the inlined generic body, so that its fixed-size loops become vector code.
+mod compiled {
+    use super::registers::{Avx2, Avx512};
+    use super::{Layout, forward_image, weight_gradient_image};
+
+    macro_rules! variants {
+        (
+            $feature:literal, $v:ty, $fwd:ident, $wgrad:ident,
+            [$(($fcb:literal, $fp:literal)),*], [$($cb:literal),*], $kb:literal
+        ) => {
+            /// [`forward_image`] for this instruction set, (CB, P) = `block`.
+            #[target_feature(enable = $feature)]
+            pub fn $fwd(
+                lay: &Layout,
+                buf: &[f32],
+                packed: &[f32],
+                bias: Option<&[f32]>,
+                y: &mut [f32],
+                wide: &mut [f32],
+                block: (usize, usize),
+            ) {
+                match block {
+                    $(($fcb, $fp) => forward_image::<$v, $fcb, $fp>(lay, buf, packed, bias, y, wide),)*
+                    _ => unreachable!("forward block {block:?}"),
+                }
+            }
+
+            /// [`weight_gradient_image`] for this instruction set, CB = `cb`.
+            #[target_feature(enable = $feature)]
+            pub fn $wgrad(
+                lay: &Layout,
+                buf: &[f32],
+                packed_dy: &[f32],
+                acc: &mut [f32],
+                cb: usize,
+            ) {
+                match cb {
+                    $($cb => weight_gradient_image::<$v, $cb, $kb>(lay, buf, packed_dy, acc),)*
+                    _ => unreachable!("channel block {cb}"),
+                }
+            }
+        };
+    }
+
+    variants!(
+        "avx512f,avx2,fma",
+        Avx512,
+        forward_avx512,
+        weight_gradient_avx512,
+        [(3, 3), (3, 4), (4, 3), (4, 4)],
+        [3, 4],
+        4
+    );
+    variants!(
+        "avx2,fma",
+        Avx2,
+        forward_avx2,
+        weight_gradient_avx2,
+        [(2, 2), (3, 2)],
+        [2, 3],
+        2
+    );
+}
+
+/// Positions per group of the forward pass: 3 or 4 with AVX-512, whichever leaves the last
+/// group least short (the larger on a tie); 2 with AVX2.
+fn position_block(isa: Isa, positions: usize) -> usize {
+    match isa {
+        Isa::Avx512 if positions.next_multiple_of(3) < positions.next_multiple_of(4) => 3,
+        Isa::Avx512 => 4,
+        Isa::Avx2 => 2,
+    }
+}
+
+/// Taps per block of the weight gradient for this instruction set.
+fn tap_block(isa: Isa) -> usize {
+    match isa {
+        Isa::Avx512 => 4,
+        Isa::Avx2 => 2,
+    }
+}
+
+/// [`forward_image`] through the variant for `isa`.
+#[allow(clippy::too_many_arguments)]
+fn run_forward(
+    isa: Isa,
+    lay: &Layout,
+    buf: &[f32],
+    packed: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    wide: &mut [f32],
+    block: (usize, usize),
+) {
+    #[allow(unsafe_code)]
+    // SAFETY: `isa()` detected the features each variant is compiled with on this CPU.
+    unsafe {
+        match isa {
+            Isa::Avx512 => compiled::forward_avx512(lay, buf, packed, bias, y, wide, block),
+            Isa::Avx2 => compiled::forward_avx2(lay, buf, packed, bias, y, wide, block),
+        }
+    }
+}
+
+/// [`weight_gradient_image`] through the variant for `isa`.
+fn run_weight_gradient(
+    isa: Isa,
+    lay: &Layout,
+    buf: &[f32],
+    packed_dy: &[f32],
+    acc: &mut [f32],
+    cb: usize,
+) {
+    #[allow(unsafe_code)]
+    // SAFETY: `isa()` detected the features each variant is compiled with on this CPU.
+    unsafe {
+        match isa {
+            Isa::Avx512 => compiled::weight_gradient_avx512(lay, buf, packed_dy, acc, cb),
+            Isa::Avx2 => compiled::weight_gradient_avx2(lay, buf, packed_dy, acc, cb),
+        }
+    }
+}
+
+/// Images per rayon task (as the im2col route: at least two tasks per thread when possible).
+fn chunk(n: usize) -> usize {
+    n.div_ceil(rayon::current_num_threads().max(1) * 2).max(1)
+}
+
+/// The forward convolution (see [`crate::kernels::forward`]); only where [`applies`].
+pub fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+    let isa = isa().expect("direct::forward called where it does not apply");
+    forward_with(isa, g, x, weight, bias)
+}
+
+fn forward_with(
+    isa: Isa,
+    g: &ConvGeometry,
+    x: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+) -> Vec<f32> {
+    let cb = channel_block(isa, g.cout);
+    let lay = Layout::new(g, 1);
+    let block = (cb, position_block(isa, lay.positions));
+    let packed = pack_weights(weight, g.cout, g.k(), cb);
+    let (x_len, y_len) = (g.cin * g.h * g.w, g.cout * lay.out_len);
+    let step = chunk(g.n);
+    let mut y = vec![0f32; g.n * y_len];
+    y.par_chunks_mut(y_len * step)
+        .zip(x.par_chunks(x_len * step))
+        .for_each(|(ys, xs)| {
+            crate::isa::clear_upper_state();
+            let mut buf = vec![0f32; lay.buffer_len()];
+            let mut wide = vec![0f32; cb * lay.wide_len()];
+            for (yn, xn) in ys.chunks_exact_mut(y_len).zip(xs.chunks_exact(x_len)) {
+                lay.fill(xn, &mut buf);
+                run_forward(isa, &lay, &buf, &packed, bias, yn, &mut wide, block);
+            }
+            crate::isa::clear_upper_state();
+        });
+    y
+}
+
+/// The input gradient (see [`crate::kernels::input_gradient`]); only where
+/// [`applies_to_input_gradient`]: the forward convolution of `dy` padded by kernel − 1 −
+/// padding with the weights flipped and their channel axes swapped.
+pub fn input_gradient(g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
+    let isa = isa().expect("direct::input_gradient called where it does not apply");
+    input_gradient_with(isa, g, weight, dy)
+}
+
+fn input_gradient_with(isa: Isa, g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
+    let t = ConvGeometry {
+        n: g.n,
+        cin: g.cout,
+        h: g.hout(),
+        w: g.wout(),
+        cout: g.cin,
+        kh: g.kh,
+        kw: g.kw,
+        stride: [1, 1],
+        padding: [g.kh - 1 - g.padding[0], g.kw - 1 - g.padding[1]],
+    };
+    debug_assert_eq!((t.hout(), t.wout()), (g.h, g.w));
+    let mut flipped = vec![0f32; weight.len()];
+    for co in 0..g.cout {
+        for c in 0..g.cin {
+            for ki in 0..g.kh {
+                for kj in 0..g.kw {
+                    flipped[((c * g.cout + co) * g.kh + g.kh - 1 - ki) * g.kw + g.kw - 1 - kj] =
+                        weight[((co * g.cin + c) * g.kh + ki) * g.kw + kj];
+                }
+            }
+        }
+    }
+    forward_with(isa, &t, dy, &flipped, None)
+}
+
+/// The weight gradient (see [`crate::kernels::weight_gradient`]); only where [`applies`].
+/// One accumulator per chunk of images, summed in chunk order: the same numbers on every run
+/// with the same number of threads.
+pub fn weight_gradient(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    let isa = isa().expect("direct::weight_gradient called where it does not apply");
+    weight_gradient_with(isa, g, x, dy)
+}
+
+fn weight_gradient_with(isa: Isa, g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    let (cb, kb) = (channel_block(isa, g.cout), tap_block(isa));
+    let lay = Layout::new(g, kb);
+    let (x_len, y_len) = (g.cin * g.h * g.w, g.cout * lay.out_len);
+    let (k, kp, blocks) = (g.k(), lay.offsets.len(), g.cout.div_ceil(cb));
+    let step = chunk(g.n);
+    let partial: Vec<Vec<f32>> = x
+        .par_chunks(x_len * step)
+        .zip(dy.par_chunks(y_len * step))
+        .map(|(xs, dys)| {
+            crate::isa::clear_upper_state();
+            let mut buf = vec![0f32; lay.buffer_len()];
+            let mut packed = vec![0f32; blocks * cb * lay.wide_len()];
+            let mut acc = vec![0f32; blocks * cb * kp * LANES];
+            for (xn, dyn_) in xs.chunks_exact(x_len).zip(dys.chunks_exact(y_len)) {
+                lay.fill(xn, &mut buf);
+                pack_output_gradient(&lay, dyn_, &mut packed);
+                run_weight_gradient(isa, &lay, &buf, &packed, &mut acc, cb);
+            }
+            crate::isa::clear_upper_state();
+            acc.chunks_exact(LANES)
+                .map(|v| lane_sum(v.try_into().expect("LANES values")))
+                .collect::<Vec<f32>>()
+        })
+        .collect();
+    let mut dw = vec![0f32; g.cout * k];
+    for acc in partial {
+        for co in 0..g.cout {
+            for (d, a) in dw[co * k..(co + 1) * k]
+                .iter_mut()
+                .zip(&acc[co * kp..co * kp + k])
+            {
+                *d += a;
+            }
+        }
+    }
+    dw
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_data::pseudo;
+
+    /// The instruction sets this CPU runs.
+    fn isas() -> Vec<Isa> {
+        use std::arch::is_x86_feature_detected as has;
+        let mut v = Vec::new();
+        if has!("avx2") && has!("fma") {
+            v.push(Isa::Avx2);
+            if has!("avx512f") {
+                v.push(Isa::Avx512);
+            }
+        }
+        v
+    }
+
+    /// x at (n, c, iy, ix) of the padded input, zero in the padding.
+    fn at(g: &ConvGeometry, x: &[f32], n: usize, c: usize, iy: usize, ix: usize) -> f64 {
+        let (y, x_) = (
+            iy as isize - g.padding[0] as isize,
+            ix as isize - g.padding[1] as isize,
+        );
+        if y < 0 || x_ < 0 || y as usize >= g.h || x_ as usize >= g.w {
+            return 0.0;
+        }
+        x[((n * g.cin + c) * g.h + y as usize) * g.w + x_ as usize] as f64
+    }
+
+    /// The forward pass (with bias), the input gradient and the weight gradient of `g`
+    /// (stride 1) by their definitions, in f64.
+    #[allow(clippy::needless_range_loop)]
+    fn definitions(
+        g: &ConvGeometry,
+        x: &[f32],
+        w: &[f32],
+        b: &[f32],
+        dy: &[f32],
+    ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let (ho, wo) = (g.hout(), g.wout());
+        let mut y = vec![0f64; g.n * g.cout * ho * wo];
+        let mut dx = vec![0f64; x.len()];
+        let mut dw = vec![0f64; w.len()];
+        for n in 0..g.n {
+            for co in 0..g.cout {
+                for oy in 0..ho {
+                    for ox in 0..wo {
+                        let o = ((n * g.cout + co) * ho + oy) * wo + ox;
+                        let mut s = b[co] as f64;
+                        for c in 0..g.cin {
+                            for ki in 0..g.kh {
+                                for kj in 0..g.kw {
+                                    let wi = ((co * g.cin + c) * g.kh + ki) * g.kw + kj;
+                                    let xv = at(g, x, n, c, oy + ki, ox + kj);
+                                    s += w[wi] as f64 * xv;
+                                    dw[wi] += dy[o] as f64 * xv;
+                                    let (iy, ix) = (
+                                        (oy + ki) as isize - g.padding[0] as isize,
+                                        (ox + kj) as isize - g.padding[1] as isize,
+                                    );
+                                    if iy >= 0
+                                        && ix >= 0
+                                        && (iy as usize) < g.h
+                                        && (ix as usize) < g.w
+                                    {
+                                        dx[((n * g.cin + c) * g.h + iy as usize) * g.w
+                                            + ix as usize] += dy[o] as f64 * w[wi] as f64;
+                                    }
+                                }
+                            }
+                        }
+                        y[o] = s;
+                    }
+                }
+            }
+        }
+        (y, dx, dw)
+    }
+
+    fn close(what: &str, got: &[f32], want: &[f64], g: &ConvGeometry) {
+        assert_eq!(got.len(), want.len(), "{what} {g:?}");
+        for (i, (a, b)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (*a as f64 - b).abs() < 1e-4 * (1.0 + b.abs()),
+                "{what} at {i}: {a} against {b} ({g:?})"
+            );
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn geometry(
+        n: usize,
+        cin: usize,
+        h: usize,
+        w: usize,
+        cout: usize,
+        k: [usize; 2],
+        padding: [usize; 2],
+    ) -> ConvGeometry {
+        ConvGeometry {
+            n,
+            cin,
+            h,
+            w,
+            cout,
+            kh: k[0],
+            kw: k[1],
+            stride: [1, 1],
+            padding,
+        }
+    }
+
+    /// Every part against its definition, on LeNet5's two convolutions and on shapes that
+    /// exercise the edges: every channel count up to the limit (blocks of 2, 3 and 4 with a
+    /// short last one), rows narrower and wider than a vector, positions that cross row ends,
+    /// padding on one axis only, a kernel as tall as the padded input, one image and several.
+    /// With AVX2 and AVX-512 alike, and bit for bit the same between the two.
+    #[test]
+    fn every_part_equals_its_definition_on_both_instruction_sets() {
+        let mut shapes = vec![
+            geometry(3, 3, 32, 32, 6, [5, 5], [0, 0]),
+            geometry(2, 6, 14, 14, 16, [5, 5], [0, 0]),
+            geometry(2, 4, 9, 7, 5, [3, 3], [1, 1]),
+            geometry(2, 2, 5, 21, 7, [3, 2], [1, 0]),
+            geometry(1, 16, 8, 8, 16, [3, 3], [1, 1]),
+            geometry(3, 1, 4, 4, 1, [2, 2], [1, 1]),
+            geometry(2, 3, 3, 40, 2, [3, 1], [0, 0]),
+        ];
+        for cout in 1..=MAX_CHANNELS {
+            shapes.push(geometry(2, 2, 6, 5, cout, [3, 3], [1, 1]));
+        }
+        let found = isas();
+        if found.is_empty() {
+            return;
+        }
+        for g in shapes {
+            assert!(applies(&g) || isa().is_none(), "{g:?}");
+            let x = pseudo(g.n * g.cin * g.h * g.w, 11);
+            let w = pseudo(g.cout * g.k(), 12);
+            let b = pseudo(g.cout, 13);
+            let dy = pseudo(g.n * g.cout * g.l(), 14);
+            let (y0, dx0, dw0) = definitions(&g, &x, &w, &b, &dy);
+            let mut seen: Vec<(Vec<f32>, Vec<f32>, Vec<f32>)> = Vec::new();
+            for &isa in &found {
+                let y = forward_with(isa, &g, &x, &w, Some(&b));
+                close("forward", &y, &y0, &g);
+                let dx = input_gradient_with(isa, &g, &w, &dy);
+                close("input gradient", &dx, &dx0, &g);
+                let dw = weight_gradient_with(isa, &g, &x, &dy);
+                close("weight gradient", &dw, &dw0, &g);
+                seen.push((y, dx, dw));
+            }
+            for other in &seen[1..] {
+                assert!(other == &seen[0], "AVX2 and AVX-512 differ on {g:?}");
+            }
+        }
+    }
+
+    /// Where the direct route and the im2col route both apply they compute the same thing
+    /// (to rounding): LeNet5's shapes at batch 128 across threads, with bias.
+    #[test]
+    fn the_direct_route_agrees_with_the_column_route() {
+        if isa().is_none() {
+            return;
+        }
+        for g in [
+            geometry(128, 3, 32, 32, 6, [5, 5], [0, 0]),
+            geometry(128, 6, 14, 14, 16, [5, 5], [0, 0]),
+        ] {
+            let x = pseudo(g.n * g.cin * g.h * g.w, 21);
+            let w = pseudo(g.cout * g.k(), 22);
+            let b = pseudo(g.cout, 23);
+            let dy = pseudo(g.n * g.cout * g.l(), 24);
+            let pairs = [
+                (
+                    forward(&g, &x, &w, Some(&b)),
+                    crate::kernels::forward_columns(&g, &x, &w, Some(&b)),
+                ),
+                (
+                    input_gradient(&g, &w, &dy),
+                    crate::kernels::input_gradient_columns(&g, &w, &dy),
+                ),
+                (
+                    weight_gradient(&g, &x, &dy),
+                    crate::kernels::weight_gradient_columns(&g, &x, &dy),
+                ),
+            ];
+            for (ours, columns) in pairs {
+                let scale = columns.iter().fold(0f32, |m, v| m.max(v.abs()));
+                for (a, b) in ours.iter().zip(&columns) {
+                    assert!((a - b).abs() <= 1e-5 * scale.max(1.0), "{a} vs {b} ({g:?})");
+                }
+            }
+        }
+    }
+}
