@@ -100,6 +100,63 @@ fn position(p: i64) -> u32 {
     u32::MAX - (p as u32)
 }
 
+/// The order key of a float (as [`pack`]'s upper half): larger floats have larger keys, every
+/// NaN the largest.
+#[inline(always)]
+fn key(v: f32) -> i32 {
+    let b = v.to_bits() as i32;
+    if v.is_nan() {
+        i32::MAX
+    } else {
+        b ^ (((b >> 31) as u32) >> 1) as i32
+    }
+}
+
+/// One output row of a 2×2 window with stride 2: `r0`, `r1` the window's two input rows,
+/// starting at `top` in the plane of width `w`. The same order as [`pack`] (larger key, then
+/// smaller position) by comparisons of 32-bit keys in a fixed tree — strictly greater wins,
+/// and the four candidates come in position order — written without branches so that the
+/// compiler makes vector code of it.
+#[inline(always)]
+fn pool_2x2(r0: &[f32], r1: &[f32], top: u32, w: u32, yr: &mut [f32], ir: &mut [u32]) {
+    for (ox, ((yv, iv), (a, b))) in yr
+        .iter_mut()
+        .zip(ir.iter_mut())
+        .zip(r0.chunks_exact(2).zip(r1.chunks_exact(2)))
+        .enumerate()
+    {
+        let p = top + 2 * ox as u32;
+        let (k0, k1, k2, k3) = (key(a[0]), key(a[1]), key(b[0]), key(b[1]));
+        let (ka, va, ia) = if k1 > k0 {
+            (k1, a[1], p + 1)
+        } else {
+            (k0, a[0], p)
+        };
+        let (kb, vb, ib) = if k3 > k2 {
+            (k3, b[1], p + w + 1)
+        } else {
+            (k2, b[0], p + w)
+        };
+        let (v, i) = if kb > ka { (vb, ib) } else { (va, ia) };
+        *yv = v;
+        *iv = i;
+    }
+}
+
+/// [`pool_2x2`] compiled for AVX-512.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2")]
+fn pool_2x2_avx512(r0: &[f32], r1: &[f32], top: u32, w: u32, yr: &mut [f32], ir: &mut [u32]) {
+    pool_2x2(r0, r1, top, w, yr, ir)
+}
+
+/// [`pool_2x2`] compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn pool_2x2_avx2(r0: &[f32], r1: &[f32], top: u32, w: u32, yr: &mut [f32], ir: &mut [u32]) {
+    pool_2x2(r0, r1, top, w, yr, ir)
+}
+
 /// One output row: `yr` the maxima, `ir` their positions in the plane `xp`; one sweep of the
 /// row per window position, so that the outputs of the row are independent.
 fn pool_row(
@@ -116,20 +173,29 @@ fn pool_row(
     if g.kernel == [2, 2] && g.stride == [2, 2] {
         // The common 2×2 window with stride 2: both input rows read in pairs, no sweeps.
         let (r0, r1) = (&xp[top..top + 2 * wo], &xp[top + g.w..top + g.w + 2 * wo]);
-        for (ox, ((yv, iv), (a, b))) in yr
-            .iter_mut()
-            .zip(ir.iter_mut())
-            .zip(r0.chunks_exact(2).zip(r1.chunks_exact(2)))
-            .enumerate()
+        let (top, w) = (top as u32, g.w as u32);
+        #[cfg(target_arch = "x86_64")]
         {
-            let p = (top + 2 * ox) as u32;
-            let q = p + g.w as u32;
-            let m = pack(a[0], p)
-                .max(pack(a[1], p + 1))
-                .max(pack(b[0], q).max(pack(b[1], q + 1)));
-            *iv = position(m);
-            *yv = xp[*iv as usize];
+            use std::arch::is_x86_feature_detected as has;
+            // INFOPLANE_ISA=avx2 caps it as it does the products (crate::isa).
+            if has!("avx512f") && !crate::isa::avx2_cap() {
+                #[allow(unsafe_code)]
+                // SAFETY: the CPU has AVX-512F (checked just above).
+                unsafe {
+                    pool_2x2_avx512(r0, r1, top, w, yr, ir)
+                };
+                return;
+            }
+            if has!("avx2") {
+                #[allow(unsafe_code)]
+                // SAFETY: the CPU has AVX2 (checked just above).
+                unsafe {
+                    pool_2x2_avx2(r0, r1, top, w, yr, ir)
+                };
+                return;
+            }
         }
+        pool_2x2(r0, r1, top, w, yr, ir);
         return;
     }
     best.fill(i64::MIN);
@@ -312,6 +378,58 @@ mod tests {
         let mut want = vec![0.0; 20];
         (want[1], want[7], want[16], want[12]) = (1.0, 2.0, 3.0, 4.0);
         assert_eq!(dx, want);
+    }
+
+    /// The 2×2, stride-2 path (vector code where the CPU has it) picks what the packed order
+    /// picks — the larger value, then the first position; NaN above all, +0 above −0 — on rows
+    /// long enough for vector code, with ties, NaNs, zeros of both signs and infinities.
+    #[test]
+    fn the_two_by_two_path_follows_the_packed_order() {
+        let set = [
+            -1.0,
+            0.0,
+            -0.0,
+            1.0,
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            2.0,
+        ];
+        let (h, w) = (6, 71);
+        let mut s = 12345u32;
+        let x: Vec<f32> = (0..3 * h * w)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                set[(s % 8) as usize]
+            })
+            .collect();
+        let g = PoolGeometry {
+            planes: 3,
+            h,
+            w,
+            kernel: [2, 2],
+            stride: [2, 2],
+        };
+        let (y, idx) = forward(&g, &x);
+        let (ho, wo) = (h / 2, w / 2);
+        for p in 0..3 {
+            let plane = &x[p * h * w..(p + 1) * h * w];
+            for oy in 0..ho {
+                for ox in 0..wo {
+                    let at = |i: usize, j: usize| (2 * oy + i) * w + 2 * ox + j;
+                    let best = [at(0, 0), at(0, 1), at(1, 0), at(1, 1)]
+                        .into_iter()
+                        .map(|q| pack(plane[q], q as u32))
+                        .max()
+                        .unwrap();
+                    let o = (p * ho + oy) * wo + ox;
+                    assert_eq!(idx[o], position(best), "plane {p} ({oy}, {ox})");
+                    assert_eq!(y[o].to_bits(), plane[idx[o] as usize].to_bits());
+                }
+            }
+        }
     }
 
     #[test]
