@@ -150,13 +150,6 @@ fn pool_2x2_avx512(r0: &[f32], r1: &[f32], top: u32, w: u32, yr: &mut [f32], ir:
     pool_2x2(r0, r1, top, w, yr, ir)
 }
 
-/// [`pool_2x2`] compiled for AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn pool_2x2_avx2(r0: &[f32], r1: &[f32], top: u32, w: u32, yr: &mut [f32], ir: &mut [u32]) {
-    pool_2x2(r0, r1, top, w, yr, ir)
-}
-
 /// One output row: `yr` the maxima, `ir` their positions in the plane `xp`; one sweep of the
 /// row per window position, so that the outputs of the row are independent.
 fn pool_row(
@@ -183,14 +176,6 @@ fn pool_row(
                 // SAFETY: the CPU has AVX-512F (checked just above).
                 unsafe {
                     pool_2x2_avx512(r0, r1, top, w, yr, ir)
-                };
-                return;
-            }
-            if has!("avx2") {
-                #[allow(unsafe_code)]
-                // SAFETY: the CPU has AVX2 (checked just above).
-                unsafe {
-                    pool_2x2_avx2(r0, r1, top, w, yr, ir)
                 };
                 return;
             }
