@@ -720,6 +720,7 @@ fn weight_gradient_with(isa: Isa, g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::tests::geometry;
     use crate::test_data::pseudo;
 
     /// The instruction sets this CPU runs.
@@ -807,29 +808,6 @@ mod tests {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn geometry(
-        n: usize,
-        cin: usize,
-        h: usize,
-        w: usize,
-        cout: usize,
-        k: [usize; 2],
-        padding: [usize; 2],
-    ) -> ConvGeometry {
-        ConvGeometry {
-            n,
-            cin,
-            h,
-            w,
-            cout,
-            kh: k[0],
-            kw: k[1],
-            stride: [1, 1],
-            padding,
-        }
-    }
-
     /// Every part against its definition, on LeNet5's two convolutions and on shapes that
     /// exercise the edges: every channel count up to the limit (blocks of 2, 3 and 4 with a
     /// short last one), rows narrower and wider than a vector, positions that cross row ends,
@@ -838,16 +816,16 @@ mod tests {
     #[test]
     fn every_part_equals_its_definition_on_both_instruction_sets() {
         let mut shapes = vec![
-            geometry(3, 3, 32, 32, 6, [5, 5], [0, 0]),
-            geometry(2, 6, 14, 14, 16, [5, 5], [0, 0]),
-            geometry(2, 4, 9, 7, 5, [3, 3], [1, 1]),
-            geometry(2, 2, 5, 21, 7, [3, 2], [1, 0]),
-            geometry(1, 16, 8, 8, 16, [3, 3], [1, 1]),
-            geometry(3, 1, 4, 4, 1, [2, 2], [1, 1]),
-            geometry(2, 3, 3, 40, 2, [3, 1], [0, 0]),
+            geometry(3, 3, 32, 32, 6, [5, 5], [1, 1], [0, 0]),
+            geometry(2, 6, 14, 14, 16, [5, 5], [1, 1], [0, 0]),
+            geometry(2, 4, 9, 7, 5, [3, 3], [1, 1], [1, 1]),
+            geometry(2, 2, 5, 21, 7, [3, 2], [1, 1], [1, 0]),
+            geometry(1, 16, 8, 8, 16, [3, 3], [1, 1], [1, 1]),
+            geometry(3, 1, 4, 4, 1, [2, 2], [1, 1], [1, 1]),
+            geometry(2, 3, 3, 40, 2, [3, 1], [1, 1], [0, 0]),
         ];
         for cout in 1..=MAX_CHANNELS {
-            shapes.push(geometry(2, 2, 6, 5, cout, [3, 3], [1, 1]));
+            shapes.push(geometry(2, 2, 6, 5, cout, [3, 3], [1, 1], [1, 1]));
         }
         let found = isas();
         if found.is_empty() {
@@ -884,8 +862,8 @@ mod tests {
             return;
         }
         for g in [
-            geometry(128, 3, 32, 32, 6, [5, 5], [0, 0]),
-            geometry(128, 6, 14, 14, 16, [5, 5], [0, 0]),
+            geometry(128, 3, 32, 32, 6, [5, 5], [1, 1], [0, 0]),
+            geometry(128, 6, 14, 14, 16, [5, 5], [1, 1], [0, 0]),
         ] {
             let x = pseudo(g.n * g.cin * g.h * g.w, 21);
             let w = pseudo(g.cout * g.k(), 22);

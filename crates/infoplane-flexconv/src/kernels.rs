@@ -453,7 +453,7 @@ pub fn bias_gradient(g: &ConvGeometry, dy: &[f32]) -> Vec<f32> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::test_data::pseudo;
 
@@ -497,7 +497,7 @@ mod tests {
     /// A geometry from (images, input channels, height, width, output channels, kernel,
     /// stride, padding).
     #[allow(clippy::too_many_arguments)]
-    fn geometry(
+    pub(crate) fn geometry(
         n: usize,
         cin: usize,
         h: usize,
