@@ -115,8 +115,8 @@ fn key(v: f32) -> i32 {
 /// One output row of a 2×2 window with stride 2: `r0`, `r1` the window's two input rows,
 /// starting at `top` in the plane of width `w`. The same order as [`pack`] (larger key, then
 /// smaller position) by comparisons of 32-bit keys in a fixed tree — strictly greater wins,
-/// and the four candidates come in position order — written without branches so that the
-/// compiler makes vector code of it.
+/// and the four candidates come in position order — with selections by bit masks, so that
+/// the compiler makes vector code of it and no data-dependent branch.
 #[inline(always)]
 fn pool_2x2(r0: &[f32], r1: &[f32], top: u32, w: u32, yr: &mut [f32], ir: &mut [u32]) {
     for (ox, ((yv, iv), (a, b))) in yr
@@ -127,17 +127,26 @@ fn pool_2x2(r0: &[f32], r1: &[f32], top: u32, w: u32, yr: &mut [f32], ir: &mut [
     {
         let p = top + 2 * ox as u32;
         let (k0, k1, k2, k3) = (key(a[0]), key(a[1]), key(b[0]), key(b[1]));
-        let (ka, va, ia) = if k1 > k0 {
-            (k1, a[1], p + 1)
-        } else {
-            (k0, a[0], p)
+        // Selections by masks, not `if`: the compiler turns `if` selections back into
+        // branches in some builds, and on real data they are mispredicted half of the time.
+        let pick = |m: bool, x: u32, y: u32| {
+            let m = (m as u32).wrapping_neg();
+            (x & m) | (y & !m)
         };
-        let (kb, vb, ib) = if k3 > k2 {
-            (k3, b[1], p + w + 1)
-        } else {
-            (k2, b[0], p + w)
-        };
-        let (v, i) = if kb > ka { (vb, ib) } else { (va, ia) };
+        let ga = k1 > k0;
+        let (ka, va, ia) = (
+            pick(ga, k1 as u32, k0 as u32) as i32,
+            pick(ga, a[1].to_bits(), a[0].to_bits()),
+            p + ga as u32,
+        );
+        let gb = k3 > k2;
+        let (kb, vb, ib) = (
+            pick(gb, k3 as u32, k2 as u32) as i32,
+            pick(gb, b[1].to_bits(), b[0].to_bits()),
+            p + w + gb as u32,
+        );
+        let g = kb > ka;
+        let (v, i) = (f32::from_bits(pick(g, vb, va)), pick(g, ib, ia));
         *yv = v;
         *iv = i;
     }
@@ -147,6 +156,13 @@ fn pool_2x2(r0: &[f32], r1: &[f32], top: u32, w: u32, yr: &mut [f32], ir: &mut [
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2")]
 fn pool_2x2_avx512(r0: &[f32], r1: &[f32], top: u32, w: u32, yr: &mut [f32], ir: &mut [u32]) {
+    pool_2x2(r0, r1, top, w, yr, ir)
+}
+
+/// [`pool_2x2`] compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn pool_2x2_avx2(r0: &[f32], r1: &[f32], top: u32, w: u32, yr: &mut [f32], ir: &mut [u32]) {
     pool_2x2(r0, r1, top, w, yr, ir)
 }
 
@@ -176,6 +192,14 @@ fn pool_row(
                 // SAFETY: the CPU has AVX-512F (checked just above).
                 unsafe {
                     pool_2x2_avx512(r0, r1, top, w, yr, ir)
+                };
+                return;
+            }
+            if has!("avx2") {
+                #[allow(unsafe_code)]
+                // SAFETY: the CPU has AVX2 (checked just above).
+                unsafe {
+                    pool_2x2_avx2(r0, r1, top, w, yr, ir)
                 };
                 return;
             }
@@ -412,6 +436,33 @@ mod tests {
                     let o = (p * ho + oy) * wo + ox;
                     assert_eq!(idx[o], position(best), "plane {p} ({oy}, {ox})");
                     assert_eq!(y[o].to_bits(), plane[idx[o] as usize].to_bits());
+                }
+                // Every variant of the row kernel this CPU runs, whichever `forward` took.
+                let top = 2 * oy * w;
+                let (r0, r1) = (&plane[top..top + 2 * wo], &plane[top + w..top + w + 2 * wo]);
+                let want = &idx[(p * ho + oy) * wo..(p * ho + oy + 1) * wo];
+                let run = |f: &dyn Fn(&mut [f32], &mut [u32])| {
+                    let (mut yr, mut ir) = (vec![0f32; wo], vec![0u32; wo]);
+                    f(&mut yr, &mut ir);
+                    assert_eq!(ir, want, "plane {p} row {oy}");
+                    for (v, &i) in yr.iter().zip(&ir) {
+                        assert_eq!(v.to_bits(), plane[i as usize].to_bits());
+                    }
+                };
+                run(&|yr, ir| pool_2x2(r0, r1, top as u32, w as u32, yr, ir));
+                #[cfg(target_arch = "x86_64")]
+                {
+                    use std::arch::is_x86_feature_detected as has;
+                    #[allow(unsafe_code)]
+                    // SAFETY: each variant runs only where the CPU has its features.
+                    unsafe {
+                        if has!("avx2") {
+                            run(&|yr, ir| pool_2x2_avx2(r0, r1, top as u32, w as u32, yr, ir));
+                        }
+                        if has!("avx512f") {
+                            run(&|yr, ir| pool_2x2_avx512(r0, r1, top as u32, w as u32, yr, ir));
+                        }
+                    }
                 }
             }
         }
