@@ -471,7 +471,9 @@ fn help_and_the_method_list_come_from_the_registry() {
 
 #[test]
 fn bench_step_reports_speed_and_memory() {
-    for strategy in ["e2e", "layerwise"] {
+    // e2e twice: its images come from the config's seed, so the losses repeat.
+    let mut losses = Vec::new();
+    for strategy in ["e2e", "layerwise", "e2e"] {
         let o = infoplane(
             &[
                 "bench-step",
@@ -488,8 +490,14 @@ fn bench_step_reports_speed_and_memory() {
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         assert!(v["images_per_second"].as_f64().unwrap() > 0.0);
         assert!(v["peak_rss_mib"].as_f64().unwrap() > 1.0);
-        assert!(v["last_loss"].as_f64().unwrap().is_finite());
+        let loss = v["last_loss"].as_f64().unwrap();
+        assert!(loss.is_finite());
+        losses.push(loss);
     }
+    assert_eq!(
+        losses[0], losses[2],
+        "the same bench-step twice, different losses"
+    );
 }
 
 #[test]
