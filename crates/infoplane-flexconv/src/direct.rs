@@ -21,7 +21,7 @@
 //! variants give the same numbers. Both need FMA; on other CPUs, and off x86-64, the im2col
 //! route runs.
 
-use crate::kernels::ConvGeometry;
+use crate::kernels::{ConvGeometry, chunk};
 use rayon::prelude::*;
 
 /// Outputs per position: one 512-bit register, or two 256-bit ones.
@@ -593,11 +593,6 @@ fn run_weight_gradient(
             Isa::Avx2 => compiled::weight_gradient_avx2(lay, buf, packed_dy, acc, cb),
         }
     }
-}
-
-/// Images per rayon task (as the im2col route: at least two tasks per thread when possible).
-fn chunk(n: usize) -> usize {
-    n.div_ceil(rayon::current_num_threads().max(1) * 2).max(1)
 }
 
 /// The forward convolution (see [`crate::kernels::forward`]); only where [`applies`].

@@ -185,8 +185,9 @@ fn view_mut(data: &mut [f32], rows: usize, cols: usize) -> MatMut<'_, f32> {
     MatMut::from_row_major_slice_mut(data, rows, cols)
 }
 
-/// Images per rayon task: enough work per task, at least one task per thread when possible.
-fn chunk(n: usize) -> usize {
+/// Images per rayon task: enough work per task, at least one task per thread when possible
+/// (the direct route splits the batch the same way).
+pub(crate) fn chunk(n: usize) -> usize {
     n.div_ceil(rayon::current_num_threads().max(1) * 2).max(1)
 }
 
