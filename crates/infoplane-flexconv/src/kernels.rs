@@ -388,7 +388,11 @@ pub fn weight_gradient_columns(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f
             let direct = nb == 1 && g.identity_columns();
             let mut cols = vec![0f32; if direct { 0 } else { k * l * nb }];
             let mut d = vec![0f32; if nb == 1 { 0 } else { g.cout * l * nb }];
-            for (xg, dyg) in xs.chunks(g.x_len() * nb).zip(dys.chunks(g.y_len() * nb)) {
+            for (first, (xg, dyg)) in xs
+                .chunks(g.x_len() * nb)
+                .zip(dys.chunks(g.y_len() * nb))
+                .enumerate()
+            {
                 let m = xg.len() / g.x_len();
                 let c = if direct {
                     view(xg, k, l)
@@ -402,7 +406,15 @@ pub fn weight_gradient_columns(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f
                     gather(g, dyg, &mut d);
                     view(&d[..g.cout * m * l], g.cout, m * l)
                 };
-                product(view_mut(&mut acc, g.cout, k), Accum::Add, dm, c.transpose());
+                // The first product replaces: `acc` is fresh memory, and reading it before
+                // writing would map the shared zero page, then copy it on the first write (a
+                // fault and a TLB flush on every core for each page).
+                let accum = if first == 0 {
+                    Accum::Replace
+                } else {
+                    Accum::Add
+                };
+                product(view_mut(&mut acc, g.cout, k), accum, dm, c.transpose());
             }
             acc
         })
