@@ -715,7 +715,7 @@ fn weight_gradient_with(isa: Isa, g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::tests::geometry;
+    use crate::kernels::tests::{close, definitions, geometry};
     use crate::test_data::pseudo;
 
     /// The instruction sets this CPU runs.
@@ -729,78 +729,6 @@ mod tests {
             }
         }
         v
-    }
-
-    /// x at (n, c, iy, ix) of the padded input, zero in the padding.
-    fn at(g: &ConvGeometry, x: &[f32], n: usize, c: usize, iy: usize, ix: usize) -> f64 {
-        let (y, x_) = (
-            iy as isize - g.padding[0] as isize,
-            ix as isize - g.padding[1] as isize,
-        );
-        if y < 0 || x_ < 0 || y as usize >= g.h || x_ as usize >= g.w {
-            return 0.0;
-        }
-        x[((n * g.cin + c) * g.h + y as usize) * g.w + x_ as usize] as f64
-    }
-
-    /// The forward pass (with bias), the input gradient and the weight gradient of `g`
-    /// (stride 1) by their definitions, in f64.
-    #[allow(clippy::needless_range_loop)]
-    fn definitions(
-        g: &ConvGeometry,
-        x: &[f32],
-        w: &[f32],
-        b: &[f32],
-        dy: &[f32],
-    ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-        let (ho, wo) = (g.hout(), g.wout());
-        let mut y = vec![0f64; g.n * g.cout * ho * wo];
-        let mut dx = vec![0f64; x.len()];
-        let mut dw = vec![0f64; w.len()];
-        for n in 0..g.n {
-            for co in 0..g.cout {
-                for oy in 0..ho {
-                    for ox in 0..wo {
-                        let o = ((n * g.cout + co) * ho + oy) * wo + ox;
-                        let mut s = b[co] as f64;
-                        for c in 0..g.cin {
-                            for ki in 0..g.kh {
-                                for kj in 0..g.kw {
-                                    let wi = ((co * g.cin + c) * g.kh + ki) * g.kw + kj;
-                                    let xv = at(g, x, n, c, oy + ki, ox + kj);
-                                    s += w[wi] as f64 * xv;
-                                    dw[wi] += dy[o] as f64 * xv;
-                                    let (iy, ix) = (
-                                        (oy + ki) as isize - g.padding[0] as isize,
-                                        (ox + kj) as isize - g.padding[1] as isize,
-                                    );
-                                    if iy >= 0
-                                        && ix >= 0
-                                        && (iy as usize) < g.h
-                                        && (ix as usize) < g.w
-                                    {
-                                        dx[((n * g.cin + c) * g.h + iy as usize) * g.w
-                                            + ix as usize] += dy[o] as f64 * w[wi] as f64;
-                                    }
-                                }
-                            }
-                        }
-                        y[o] = s;
-                    }
-                }
-            }
-        }
-        (y, dx, dw)
-    }
-
-    fn close(what: &str, got: &[f32], want: &[f64], g: &ConvGeometry) {
-        assert_eq!(got.len(), want.len(), "{what} {g:?}");
-        for (i, (a, b)) in got.iter().zip(want).enumerate() {
-            assert!(
-                (*a as f64 - b).abs() < 1e-4 * (1.0 + b.abs()),
-                "{what} at {i}: {a} against {b} ({g:?})"
-            );
-        }
     }
 
     /// Every part against its definition, on LeNet5's two convolutions and on shapes that

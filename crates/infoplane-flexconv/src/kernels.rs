@@ -16,8 +16,9 @@
 //!
 //! Convolutions with stride 1 and at most 16 output channels (for the input gradient: input
 //! channels) take the direct route instead on x86-64 CPUs with AVX2 and FMA ([`crate::direct`]);
-//! `forward_columns`, `input_gradient_columns` and `weight_gradient_columns` are the im2col
-//! route whatever the shape (for comparison).
+//! 3×3 convolutions with stride 1 and at least 32 channels on each side (multiples of 16) take
+//! the Winograd route ([`crate::winograd`]); `forward_columns`, `input_gradient_columns` and
+//! `weight_gradient_columns` are the im2col route whatever the shape (for comparison).
 
 use crate::isa::product;
 use faer::{Accum, MatMut, MatRef};
@@ -235,6 +236,9 @@ pub fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>
     if crate::direct::applies(g) {
         return crate::direct::forward(g, x, weight, bias);
     }
+    if crate::winograd::applies(g) {
+        return crate::winograd::forward(g, x, weight, bias);
+    }
     forward_columns(g, x, weight, bias)
 }
 
@@ -317,6 +321,9 @@ pub fn input_gradient(g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> Vec<f32> 
     if crate::direct::applies_to_input_gradient(g) {
         return crate::direct::input_gradient(g, weight, dy);
     }
+    if crate::winograd::applies_to_input_gradient(g) {
+        return crate::winograd::input_gradient(g, weight, dy);
+    }
     input_gradient_columns(g, weight, dy)
 }
 
@@ -371,6 +378,9 @@ pub fn weight_gradient(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     #[cfg(target_arch = "x86_64")]
     if crate::direct::applies(g) {
         return crate::direct::weight_gradient(g, x, dy);
+    }
+    if crate::winograd::applies(g) {
+        return crate::winograd::weight_gradient(g, x, dy);
     }
     weight_gradient_columns(g, x, dy)
 }
@@ -505,6 +515,78 @@ pub(crate) mod tests {
             }
         }
         y
+    }
+
+    /// x at (n, c, iy, ix) of the padded input, zero in the padding.
+    fn at(g: &ConvGeometry, x: &[f32], n: usize, c: usize, iy: usize, ix: usize) -> f64 {
+        let (y, x_) = (
+            iy as isize - g.padding[0] as isize,
+            ix as isize - g.padding[1] as isize,
+        );
+        if y < 0 || x_ < 0 || y as usize >= g.h || x_ as usize >= g.w {
+            return 0.0;
+        }
+        x[((n * g.cin + c) * g.h + y as usize) * g.w + x_ as usize] as f64
+    }
+
+    /// The forward pass (with bias), the input gradient and the weight gradient of `g`
+    /// (stride 1) by their definitions, in f64 (for the direct and Winograd routes).
+    #[allow(clippy::needless_range_loop)]
+    pub(crate) fn definitions(
+        g: &ConvGeometry,
+        x: &[f32],
+        w: &[f32],
+        b: &[f32],
+        dy: &[f32],
+    ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let (ho, wo) = (g.hout(), g.wout());
+        let mut y = vec![0f64; g.n * g.cout * ho * wo];
+        let mut dx = vec![0f64; x.len()];
+        let mut dw = vec![0f64; w.len()];
+        for n in 0..g.n {
+            for co in 0..g.cout {
+                for oy in 0..ho {
+                    for ox in 0..wo {
+                        let o = ((n * g.cout + co) * ho + oy) * wo + ox;
+                        let mut s = b[co] as f64;
+                        for c in 0..g.cin {
+                            for ki in 0..g.kh {
+                                for kj in 0..g.kw {
+                                    let wi = ((co * g.cin + c) * g.kh + ki) * g.kw + kj;
+                                    let xv = at(g, x, n, c, oy + ki, ox + kj);
+                                    s += w[wi] as f64 * xv;
+                                    dw[wi] += dy[o] as f64 * xv;
+                                    let (iy, ix) = (
+                                        (oy + ki) as isize - g.padding[0] as isize,
+                                        (ox + kj) as isize - g.padding[1] as isize,
+                                    );
+                                    if iy >= 0
+                                        && ix >= 0
+                                        && (iy as usize) < g.h
+                                        && (ix as usize) < g.w
+                                    {
+                                        dx[((n * g.cin + c) * g.h + iy as usize) * g.w
+                                            + ix as usize] += dy[o] as f64 * w[wi] as f64;
+                                    }
+                                }
+                            }
+                        }
+                        y[o] = s;
+                    }
+                }
+            }
+        }
+        (y, dx, dw)
+    }
+
+    pub(crate) fn close(what: &str, got: &[f32], want: &[f64], g: &ConvGeometry) {
+        assert_eq!(got.len(), want.len(), "{what} {g:?}");
+        for (i, (a, b)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (*a as f64 - b).abs() < 1e-4 * (1.0 + b.abs()),
+                "{what} at {i}: {a} against {b} ({g:?})"
+            );
+        }
     }
 
     /// A geometry from (images, input channels, height, width, output channels, kernel,

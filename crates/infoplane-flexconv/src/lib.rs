@@ -9,7 +9,9 @@
 //! with batch and channel dimensions swapped — few, oddly shaped matrix products. Here every
 //! part is a matrix product over im2col columns ([`kernels`]), images spread over rayon's
 //! threads, except for convolutions with few channels at stride 1 (LeNet5's), which run a
-//! direct convolution in vector registers (`direct`, x86-64 with AVX2 and FMA).
+//! direct convolution in vector registers (`direct`, x86-64 with AVX2 and FMA), and 3×3
+//! convolutions at stride 1 with many channels (most of ResNet18's and VGG11's), which run
+//! Winograd's F(2×2, 3×3) ([`winograd`]): 16 products per 2×2 tile instead of 36.
 //!
 //! [`conv2d`] takes the same arguments as `burn::tensor::module::conv2d`. It runs our kernels
 //! for f32 tensors on the flex device (with or without autodiff), without groups or dilation and
@@ -34,6 +36,8 @@ pub mod kernels;
 #[cfg(feature = "flex")]
 pub mod pool;
 pub mod timing;
+#[cfg(feature = "flex")]
+pub mod winograd;
 
 /// Reproducible test data for the kernels' unit tests.
 #[cfg(all(test, feature = "flex"))]

@@ -1,6 +1,7 @@
 //! Our convolution against burn's: the forward pass and all three gradients over a grid of
 //! shapes (kernel 1/3/5, stride 1/2, padding 0/1/2, input channels 1/3/16/64, output channels
-//! 6/16/64, batch 1/7/128, odd sizes), and central finite differences on a tiny case.
+//! 6/16/64, batch 1/7/128, odd sizes), 3×3 convolutions with many channels (the Winograd route)
+//! at every padding it takes, and central finite differences on a tiny case.
 
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
@@ -91,6 +92,33 @@ fn forward_and_gradients_equal_burns_over_a_grid() {
         cases += 1;
     }
     assert!(cases >= 30);
+}
+
+/// The shapes the Winograd route takes (3×3, stride 1, at least 32 channels on each side), at
+/// paddings 0, 1 and 2, odd and even sizes, one image and several.
+#[test]
+fn three_by_three_convolutions_with_many_channels_equal_burns() {
+    let device = Device::flex();
+    for (n, cin, cout, h, w, p) in [
+        (7, 64, 32, 9, 11, 1),
+        (3, 32, 48, 8, 8, 0),
+        (1, 48, 64, 5, 6, 2),
+        (9, 32, 32, 2, 2, 1),
+    ] {
+        let x = Tensor::<4>::random([n, cin, h, w], Distribution::Normal(0.0, 1.0), &device);
+        let wt = Tensor::<4>::random([cout, cin, 3, 3], Distribution::Normal(0.0, 0.3), &device);
+        let b = Tensor::<1>::random([cout], Distribution::Normal(0.0, 0.3), &device);
+        let opts = ConvOptions::new([1, 1], [p, p], [1, 1], 1);
+        let y = burn::tensor::module::conv2d(x.clone(), wt.clone(), Some(b.clone()), opts.clone());
+        let dy = Tensor::<4>::random(y.dims(), Distribution::Normal(0.0, 1.0), &device);
+        let a = run(true, &x, &wt, &b, &dy, &opts);
+        let r = run(false, &x, &wt, &b, &dy, &opts);
+        let label = format!("cin{cin} cout{cout} n{n} {h}x{w} p{p}");
+        assert!(max_rel(a.0, r.0) < 1e-4, "{label}: forward");
+        assert!(max_rel(a.1, r.1) < 1e-4, "{label}: input gradient");
+        assert!(max_rel(a.2, r.2) < 1e-4, "{label}: weight gradient");
+        assert!(max_rel1(a.3, r.3) < 1e-4, "{label}: bias gradient");
+    }
 }
 
 #[test]
