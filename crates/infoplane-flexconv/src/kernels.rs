@@ -364,6 +364,11 @@ pub fn input_gradient_columns(g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> V
                             dst.copy_from_slice(&c[r * m * l + i * l..r * m * l + (i + 1) * l]);
                         }
                     } else {
+                        // col2im adds into `dxn`. It is fresh memory (an input gradient of 32 MiB
+                        // or more is a new mapping each time): written first, each page faults
+                        // once; read first, it would map the shared zero page and then copy it on
+                        // the first write, with a TLB flush on every core.
+                        dxn.fill(0.0);
                         col2im(g, c, m * l, i * l, dxn);
                     }
                 }

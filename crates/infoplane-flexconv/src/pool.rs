@@ -237,6 +237,10 @@ pub fn backward(g: &PoolGeometry, idx: &[u32], dy: &[f32]) -> Vec<f32> {
         .zip(dy.par_chunks(plane_out * step))
         .for_each(|((dxs, is), dys)| {
             crate::isa::clear_upper_state();
+            // Written before the scatter adds into it: `dx` is fresh memory (32 MiB or more is
+            // a new mapping each time), and read first it would map the shared zero page, then
+            // copy it on the first write, with a TLB flush on every core.
+            dxs.fill(0.0);
             for ((dxp, ip), dyp) in dxs
                 .chunks_mut(plane_in)
                 .zip(is.chunks(plane_out))
