@@ -19,7 +19,7 @@
 //! route's, so the last bits differ from it.
 
 use crate::isa::product;
-use crate::kernels::{ConvGeometry, chunk};
+use crate::kernels::ConvGeometry;
 use faer::{Accum, MatMut, MatRef};
 use rayon::prelude::*;
 
@@ -101,9 +101,16 @@ type Lane = [f32; LANES];
 
 #[inline(always)]
 fn load(s: &[f32]) -> Lane {
-    let mut v = [0f32; LANES];
-    v.copy_from_slice(&s[..LANES]);
-    v
+    let s: &Lane = s[..LANES].try_into().expect("LANES values");
+    *s
+}
+
+/// Writes `v` to the first [`LANES`] values of `d` (an array assignment, which the compiler
+/// keeps as vector moves; a slice copy may become a call to `memcpy`).
+#[inline(always)]
+fn store(d: &mut [f32], v: &Lane) {
+    let d: &mut Lane = (&mut d[..LANES]).try_into().expect("LANES values");
+    *d = *v;
 }
 
 #[inline(always)]
@@ -154,12 +161,21 @@ fn tiles(g: &ConvGeometry) -> (usize, usize) {
 /// Images per group of products: enough for about [`GROUP_TILES`] tiles.
 fn group(g: &ConvGeometry) -> usize {
     let (th, tw) = tiles(g);
-    GROUP_TILES.div_ceil(th * tw).clamp(1, chunk(g.n))
+    GROUP_TILES.div_ceil(th * tw).clamp(1, share(g.n))
+}
+
+/// Images per parallel task: one task per thread. Every group of images reads all 16
+/// transformed kernels (2.25 times the kernel's size), which for small images costs as much as
+/// the products; fewer, larger tasks read them fewer times. (The work is the same for every
+/// image, so one task per thread balances.)
+fn share(n: usize) -> usize {
+    n.div_ceil(rayon::current_num_threads().max(1)).max(1)
 }
 
 /// A channel-last copy of the images `src` (`[m, c, h, w]`) into `dst` (`[m, rows, cols, c]`):
 /// input row `iy` at row `iy + ph`, column `ix` at column `ix + pw`, zeros elsewhere; rows and
 /// columns past `rows`/`cols` are left out.
+#[inline(never)]
 fn channels_last(
     src: &[f32],
     (c, h, w): (usize, usize, usize),
@@ -174,12 +190,26 @@ fn channels_last(
     for (img, out) in src.chunks(c * h * w).zip(dst.chunks_mut(rows * cols * c)) {
         for cb in (0..c).step_by(LANES) {
             let planes = &img[cb * h * w..(cb + LANES) * h * w];
+            // 16 positions of 16 planes at a time: each plane's cache line is read whole
+            // once (planes of 4 KiB would otherwise evict each other from L1 between
+            // positions), then written out transposed.
             for iy in 0..hh {
-                for ix in 0..ww {
-                    let at = iy * w + ix;
-                    let o = &mut out[((iy + ph) * cols + ix + pw) * c + cb..][..LANES];
-                    for (l, v) in o.iter_mut().enumerate() {
-                        *v = planes[l * h * w + at];
+                for ix0 in (0..ww).step_by(LANES) {
+                    let len = LANES.min(ww - ix0);
+                    let mut block = [[0f32; LANES]; LANES];
+                    for (l, b) in block.iter_mut().enumerate() {
+                        let at = l * h * w + iy * w + ix0;
+                        if len == LANES {
+                            *b = load(&planes[at..]);
+                        } else {
+                            b[..len].copy_from_slice(&planes[at..at + len]);
+                        }
+                    }
+                    for j in 0..len {
+                        let o = &mut out[((iy + ph) * cols + ix0 + j + pw) * c + cb..][..LANES];
+                        for (l, v) in o.iter_mut().enumerate() {
+                            *v = block[l][j];
+                        }
                     }
                 }
             }
@@ -191,21 +221,18 @@ fn channels_last(
 struct Scratch {
     /// Channel-last input images, zero padded.
     input: Vec<f32>,
-    /// Channel-last output gradients (weight gradient only).
-    grad: Vec<f32>,
     /// Transformed input tiles, 16 slices `[tiles, cin]`.
     v: Vec<f32>,
-    /// Products or transformed output-gradient tiles, 16 slices `[tiles, cout]`.
+    /// Products or transformed output-gradient tiles, 16 slices `[cout, tiles]`.
     m: Vec<f32>,
 }
 
 impl Scratch {
-    fn new(g: &ConvGeometry, nb: usize, grad: bool) -> Self {
+    fn new(g: &ConvGeometry, nb: usize) -> Self {
         let (th, tw) = tiles(g);
-        let t = nb * th * tw;
+        let t = (nb * th * tw).next_multiple_of(LANES);
         Scratch {
             input: vec![0f32; nb * (2 * th + 2) * (2 * tw + 2) * g.cin],
-            grad: vec![0f32; if grad { nb * 4 * th * tw * g.cout } else { 0 }],
             v: vec![0f32; 16 * slice_stride(t, g.cin)],
             m: vec![0f32; 16 * slice_stride(t, g.cout)],
         }
@@ -213,8 +240,10 @@ impl Scratch {
 }
 
 /// The transformed input tiles of `m` channel-last padded images `p` into `v` (16 slices
-/// `sv` apart, each `[m·tiles, cin]`; tile `(ty, tx)` of image `i` is row
+/// `sv` apart, each `[m·tiles, cin]` and zero rows up to a multiple of 16; tile `(ty, tx)` of
+/// image `i` is row
 /// `(i·th + ty)·tw + tx`).
+#[inline(never)]
 fn transform_inputs(g: &ConvGeometry, p: &[f32], m: usize, v: &mut [f32], sv: usize) {
     let (th, tw) = tiles(g);
     let (cols, c) = (2 * tw + 2, g.cin);
@@ -234,37 +263,76 @@ fn transform_inputs(g: &ConvGeometry, p: &[f32], m: usize, v: &mut [f32], sv: us
                     for k in 0..4 {
                         let row = bt([&cols_t[0][k], &cols_t[1][k], &cols_t[2][k], &cols_t[3][k]]);
                         for (q, val) in row.iter().enumerate() {
-                            v[(4 * k + q) * sv + t * c + cb..][..LANES].copy_from_slice(val);
+                            store(&mut v[(4 * k + q) * sv + t * c + cb..], val);
                         }
                     }
                 }
             }
         }
     }
+    // The padding rows up to a whole block of 16 tiles: zeros.
+    let t_all = m * th * tw;
+    for xi in 0..16 {
+        v[xi * sv + t_all * c..xi * sv + t_all.next_multiple_of(LANES) * c].fill(0.0);
+    }
 }
 
-/// The transformed output-gradient tiles of `m` channel-last output gradients `d`
-/// (`[m, 2·th, 2·tw, cout]`) into `w` (16 slices `sw` apart, each `[m·tiles, cout]`):
-/// `A·dy·Aᵀ`.
-fn transform_output_gradients(g: &ConvGeometry, d: &[f32], m: usize, w: &mut [f32], sw: usize) {
+/// Where the tiles of `m` images start in their output planes (`[m, c, ho, wo]` images of
+/// `c` channels; tile `t = (i·th + ty)·tw + tx`), with whether the tile's right column and
+/// bottom row lie inside the output (they do not at the edge of an odd size).
+fn tile_corners(g: &ConvGeometry, m: usize, c: usize) -> Vec<(usize, bool, bool)> {
     let (th, tw) = tiles(g);
-    let (cols, c) = (2 * tw, g.cout);
+    let (ho, wo) = (g.hout(), g.wout());
+    let mut corners = Vec::with_capacity(m * th * tw);
     for i in 0..m {
         for ty in 0..th {
             for tx in 0..tw {
-                let t = (i * th + ty) * tw + tx;
-                let corner = ((i * 2 * th + 2 * ty) * cols + 2 * tx) * c;
-                for cb in (0..c).step_by(LANES) {
-                    let y = |r: usize, q: usize| load(&d[corner + (r * cols + q) * c + cb..]);
-                    let (y00, y01, y10, y11) = (y(0, 0), y(0, 1), y(1, 0), y(1, 1));
-                    // A on the rows (for each column), then on the columns.
-                    let c0 = a_of(&y00, &y10);
-                    let c1 = a_of(&y01, &y11);
-                    for k in 0..4 {
-                        for (q, val) in a_of(&c0[k], &c1[k]).iter().enumerate() {
-                            w[(4 * k + q) * sw + t * c + cb..][..LANES].copy_from_slice(val);
-                        }
+                let at = i * c * ho * wo + 2 * ty * wo + 2 * tx;
+                corners.push((at, 2 * tx + 1 < wo, 2 * ty + 1 < ho));
+            }
+        }
+    }
+    corners
+}
+
+/// The transformed output-gradient tiles of `m` images `d` (`[m, cout, ho, wo]`) into `w`
+/// (16 slices `sw` apart, each `[cout, m·tiles]`): `A·dy·Aᵀ`, 16 consecutive tiles of one
+/// channel at a time.
+#[inline(never)]
+fn transform_output_gradients(
+    g: &ConvGeometry,
+    d: &[f32],
+    corners: &[(usize, bool, bool)],
+    w: &mut [f32],
+    sw: usize,
+) {
+    let (plane, wo, t_all) = (g.hout() * g.wout(), g.wout(), corners.len());
+    let t_pad = t_all.next_multiple_of(LANES);
+    for co in 0..g.cout {
+        for t0 in (0..t_all).step_by(LANES) {
+            let lanes = &corners[t0..(t0 + LANES).min(t_all)];
+            let mut y = [[0f32; LANES]; 4];
+            for (l, &(at, right, bottom)) in lanes.iter().enumerate() {
+                let at = at + co * plane;
+                y[0][l] = d[at];
+                if right {
+                    y[1][l] = d[at + 1];
+                }
+                if bottom {
+                    y[2][l] = d[at + wo];
+                    if right {
+                        y[3][l] = d[at + wo + 1];
                     }
+                }
+            }
+            // A on the rows (for each column), then on the columns.
+            let c0 = a_of(&y[0], &y[2]);
+            let c1 = a_of(&y[1], &y[3]);
+            for k in 0..4 {
+                for (q, val) in a_of(&c0[k], &c1[k]).iter().enumerate() {
+                    // Whole blocks: rows are padded to a multiple of 16 tiles, and lanes past
+                    // the last tile hold zeros.
+                    store(&mut w[(4 * k + q) * sw + co * t_pad + t0..], val);
                 }
             }
         }
@@ -272,55 +340,48 @@ fn transform_output_gradients(g: &ConvGeometry, d: &[f32], m: usize, w: &mut [f3
 }
 
 /// The output tiles of `m` images from the products `mm` (16 slices `so` apart, each
-/// `[m·tiles, cout]`), plus the bias, into `ys` (`[m, cout, ho, wo]`): `Aᵀ·M·A`.
+/// `[cout, m·tiles]`), plus the bias, into `ys` (`[m, cout, ho, wo]`): `Aᵀ·M·A`, 16
+/// consecutive tiles of one channel at a time.
+#[inline(never)]
 fn transform_outputs(
     g: &ConvGeometry,
     mm: &[f32],
     so: usize,
+    corners: &[(usize, bool, bool)],
     bias: Option<&[f32]>,
     ys: &mut [f32],
 ) {
-    let (th, tw) = tiles(g);
-    let (ho, wo, c) = (g.hout(), g.wout(), g.cout);
-    let plane = ho * wo;
-    for (i, yn) in ys.chunks_mut(c * plane).enumerate() {
-        for ty in 0..th {
-            for tx in 0..tw {
-                let t = (i * th + ty) * tw + tx;
-                for cb in (0..c).step_by(LANES) {
-                    let mv = |xi: usize| load(&mm[xi * so + t * c + cb..]);
-                    // Aᵀ on the rows: a_q = m_q + m_{4+q} + m_{8+q}, e_q = m_{4+q} − m_{8+q} − m_{12+q}.
-                    let (a, e): ([Lane; 4], [Lane; 4]) = {
-                        let mut a = [[0f32; LANES]; 4];
-                        let mut e = [[0f32; LANES]; 4];
-                        for q in 0..4 {
-                            let (m1, m2) = (mv(4 + q), mv(8 + q));
-                            a[q] = add(&add(&mv(q), &m1), &m2);
-                            e[q] = sub(&sub(&m1, &m2), &mv(12 + q));
-                        }
-                        (a, e)
-                    };
-                    let b: Lane = match bias {
-                        Some(b) => load(&b[cb..]),
-                        None => [0f32; LANES],
-                    };
-                    for (r, row) in [a, e].iter().enumerate() {
-                        let oy = 2 * ty + r;
-                        if oy >= ho {
-                            break;
-                        }
-                        let left = add(&add(&add(&row[0], &row[1]), &row[2]), &b);
-                        let right = add(&sub(&sub(&row[1], &row[2]), &row[3]), &b);
-                        let ox = 2 * tx;
-                        let at = cb * plane + oy * wo + ox;
-                        for l in 0..LANES {
-                            yn[at + l * plane] = left[l];
-                        }
-                        if ox + 1 < wo {
-                            for l in 0..LANES {
-                                yn[at + l * plane + 1] = right[l];
-                            }
-                        }
+    let (plane, wo, t_all) = (g.hout() * g.wout(), g.wout(), corners.len());
+    let t_pad = t_all.next_multiple_of(LANES);
+    for co in 0..g.cout {
+        let b = bias.map_or(0.0, |b| b[co]);
+        for t0 in (0..t_all).step_by(LANES) {
+            let lanes = &corners[t0..(t0 + LANES).min(t_all)];
+            // Whole blocks: rows are padded to a multiple of 16 tiles.
+            let mv = |xi: usize| load(&mm[xi * so + co * t_pad + t0..]);
+            // Aᵀ on the rows: a_q = m_q + m_{4+q} + m_{8+q}, e_q = m_{4+q} − m_{8+q} − m_{12+q}.
+            let mut a = [[0f32; LANES]; 4];
+            let mut e = [[0f32; LANES]; 4];
+            for q in 0..4 {
+                let (m1, m2) = (mv(4 + q), mv(8 + q));
+                a[q] = add(&add(&mv(q), &m1), &m2);
+                e[q] = sub(&sub(&m1, &m2), &mv(12 + q));
+            }
+            // A on the columns.
+            let y00 = add(&add(&a[0], &a[1]), &a[2]);
+            let y01 = sub(&sub(&a[1], &a[2]), &a[3]);
+            let y10 = add(&add(&e[0], &e[1]), &e[2]);
+            let y11 = sub(&sub(&e[1], &e[2]), &e[3]);
+            for (l, &(at, right, bottom)) in lanes.iter().enumerate() {
+                let at = at + co * plane;
+                ys[at] = y00[l] + b;
+                if right {
+                    ys[at + 1] = y01[l] + b;
+                }
+                if bottom {
+                    ys[at + wo] = y10[l] + b;
+                    if right {
+                        ys[at + wo + 1] = y11[l] + b;
                     }
                 }
             }
@@ -352,17 +413,20 @@ fn forward_transformed(
     let (ho, wo) = (g.hout(), g.wout());
     let (x_len, y_len) = (g.cin * g.h * g.w, g.cout * ho * wo);
     let nb = group(g);
-    let step = chunk(g.n);
+    let step = share(g.n);
     let mut y = vec![0f32; g.n * y_len];
     y.par_chunks_mut(y_len * step)
         .zip(x.par_chunks(x_len * step))
         .for_each(|(ys, xs)| {
             crate::isa::clear_upper_state();
-            let mut s = Scratch::new(g, nb, false);
+            let mut s = Scratch::new(g, nb);
             for (yg, xg) in ys.chunks_mut(y_len * nb).zip(xs.chunks(x_len * nb)) {
                 let m = xg.len() / x_len;
                 let t_all = m * th * tw;
-                let (sv, so) = (slice_stride(t_all, g.cin), slice_stride(t_all, g.cout));
+                // Products run over whole blocks of 16 tiles; the padding rows of `v` are
+                // zeros, so the padding columns of the products are too.
+                let t_pad = t_all.next_multiple_of(LANES);
+                let (sv, so) = (slice_stride(t_pad, g.cin), slice_stride(g.cout, t_pad));
                 channels_last(
                     xg,
                     (g.cin, g.h, g.w),
@@ -378,18 +442,19 @@ fn forward_transformed(
                         g.cin,
                     );
                     let vx = MatRef::from_row_major_slice(
-                        &s.v[xi * sv..][..t_all * g.cin],
-                        t_all,
+                        &s.v[xi * sv..][..t_pad * g.cin],
+                        t_pad,
                         g.cin,
                     );
                     let mx = MatMut::from_row_major_slice_mut(
-                        &mut s.m[xi * so..][..t_all * g.cout],
-                        t_all,
+                        &mut s.m[xi * so..][..g.cout * t_pad],
                         g.cout,
+                        t_pad,
                     );
-                    product(mx, Accum::Replace, vx, ux.transpose());
+                    product(mx, Accum::Replace, ux, vx.transpose());
                 }
-                transform_outputs(g, &s.m, so, bias, yg);
+                let corners = tile_corners(g, m, g.cout);
+                transform_outputs(g, &s.m, so, &corners, bias, yg);
             }
         });
     y
@@ -444,9 +509,8 @@ pub fn weight_gradient(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let (x_len, y_len) = (g.cin * g.h * g.w, g.cout * ho * wo);
     // One chunk per thread: each chunk keeps 16 accumulators of `[cout, cin]`, and the more
     // tiles a product sums over, the fewer times they are read and written.
-    let step = g.n.div_ceil(rayon::current_num_threads().max(1)).max(1);
-    let (th_, tw_) = tiles(g);
-    let nb = GROUP_TILES.div_ceil(th_ * tw_).clamp(1, step);
+    let step = share(g.n);
+    let nb = group(g);
     let pairs = g.cout * g.cin;
     if g.n == 0 {
         return vec![0f32; pairs * 9];
@@ -458,7 +522,7 @@ pub fn weight_gradient(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
         .map(|(xs, dys)| {
             crate::isa::clear_upper_state();
             let mut acc = vec![0f32; 16 * sa];
-            let mut s = Scratch::new(g, nb, true);
+            let mut s = Scratch::new(g, nb);
             for (first, (xg, dyg)) in xs
                 .chunks(x_len * nb)
                 .zip(dys.chunks(y_len * nb))
@@ -466,7 +530,10 @@ pub fn weight_gradient(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
             {
                 let m = xg.len() / x_len;
                 let t_all = m * th * tw;
-                let (sv, so) = (slice_stride(t_all, g.cin), slice_stride(t_all, g.cout));
+                // Products run over whole blocks of 16 tiles; the padding rows of `v` are
+                // zeros, so the padding columns of the products are too.
+                let t_pad = t_all.next_multiple_of(LANES);
+                let (sv, so) = (slice_stride(t_pad, g.cin), slice_stride(g.cout, t_pad));
                 channels_last(
                     xg,
                     (g.cin, g.h, g.w),
@@ -475,8 +542,8 @@ pub fn weight_gradient(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
                     &mut s.input,
                 );
                 transform_inputs(g, &s.input, m, &mut s.v, sv);
-                channels_last(dyg, (g.cout, ho, wo), (2 * th, 2 * tw), (0, 0), &mut s.grad);
-                transform_output_gradients(g, &s.grad, m, &mut s.m, so);
+                let corners = tile_corners(g, m, g.cout);
+                transform_output_gradients(g, dyg, &corners, &mut s.m, so);
                 // The first group replaces: `acc` is fresh memory, and reading it before
                 // writing would map the shared zero page, then copy it on the first write (a
                 // fault and a TLB flush on every core for each page).
@@ -487,13 +554,13 @@ pub fn weight_gradient(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
                 };
                 for xi in 0..16 {
                     let wx = MatRef::from_row_major_slice(
-                        &s.m[xi * so..][..t_all * g.cout],
-                        t_all,
+                        &s.m[xi * so..][..g.cout * t_pad],
                         g.cout,
+                        t_pad,
                     );
                     let vx = MatRef::from_row_major_slice(
-                        &s.v[xi * sv..][..t_all * g.cin],
-                        t_all,
+                        &s.v[xi * sv..][..t_pad * g.cin],
+                        t_pad,
                         g.cin,
                     );
                     let ax = MatMut::from_row_major_slice_mut(
@@ -501,7 +568,7 @@ pub fn weight_gradient(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
                         g.cout,
                         g.cin,
                     );
-                    product(ax, accum, wx.transpose(), vx);
+                    product(ax, accum, wx, vx);
                 }
             }
             acc
