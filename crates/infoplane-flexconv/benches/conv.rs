@@ -1,6 +1,6 @@
 //! One convolution layer's forward pass and its backward pass (all three gradients), and one
 //! 2×2 max pooling, burn's flex implementation against ours, at the shapes of LeNet5, ResNet18
-//! and VGG11 (batch 128).
+//! and VGG11 (batch 128); and our routes against each other (direct, Winograd, im2col).
 //! `cargo bench -p infoplane-flexconv --bench conv` (BENCHMARKS.md).
 
 use burn::tensor::ops::ConvOptions;
@@ -158,5 +158,64 @@ fn bench_routes(c: &mut Criterion) {
 #[cfg(not(target_arch = "x86_64"))]
 fn bench_routes(_: &mut Criterion) {}
 
-criterion_group!(benches, bench, bench_pool, bench_routes);
+/// The Winograd route against im2col columns with matrix products at the 3×3 shapes of
+/// ResNet18 and VGG11 at width 1 (stride 1, padding 1), each gradient alone, batch 128, with
+/// the allocator settings of the `infoplane` program.
+fn bench_winograd(c: &mut Criterion) {
+    use infoplane_flexconv::{kernels, winograd};
+    infoplane_flexconv::keep_freed_memory();
+    let mut g = c.benchmark_group("winograd_routes_b128");
+    g.sample_size(10);
+    for (cin, cout, side) in [
+        (64, 64, 32),
+        (64, 128, 16),
+        (128, 128, 16),
+        (256, 256, 8),
+        (512, 512, 4),
+        (512, 512, 2),
+    ] {
+        let geom = kernels::ConvGeometry {
+            n: 128,
+            cin,
+            h: side,
+            w: side,
+            cout,
+            kh: 3,
+            kw: 3,
+            stride: [1, 1],
+            padding: [1, 1],
+        };
+        assert!(winograd::applies(&geom));
+        let fill = |n: usize, s: u32| -> Vec<f32> {
+            (0..n)
+                .map(|i| ((i as u32).wrapping_mul(2654435761) ^ s) as f32 / u32::MAX as f32 - 0.5)
+                .collect()
+        };
+        let x = fill(128 * cin * side * side, 1);
+        let w = fill(cout * geom.k(), 2);
+        let dy = fill(128 * cout * geom.l(), 3);
+        let name = format!("{cin}-{cout}-{side}x{side}");
+        g.bench_function(format!("{name}/forward/winograd"), |b| {
+            b.iter(|| winograd::forward(&geom, &x, &w, None))
+        });
+        g.bench_function(format!("{name}/forward/columns"), |b| {
+            b.iter(|| kernels::forward_columns(&geom, &x, &w, None))
+        });
+        g.bench_function(format!("{name}/input-gradient/winograd"), |b| {
+            b.iter(|| winograd::input_gradient(&geom, &w, &dy))
+        });
+        g.bench_function(format!("{name}/input-gradient/columns"), |b| {
+            b.iter(|| kernels::input_gradient_columns(&geom, &w, &dy))
+        });
+        g.bench_function(format!("{name}/weight-gradient/winograd"), |b| {
+            b.iter(|| winograd::weight_gradient(&geom, &x, &dy))
+        });
+        g.bench_function(format!("{name}/weight-gradient/columns"), |b| {
+            b.iter(|| kernels::weight_gradient_columns(&geom, &x, &dy))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_pool, bench_routes, bench_winograd);
 criterion_main!(benches);
