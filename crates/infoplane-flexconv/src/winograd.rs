@@ -256,6 +256,36 @@ impl Scratch {
     }
 }
 
+/// One group of images after its input transform: `m` images, `t_pad` tiles (whole blocks of
+/// 16), and the strides of the 16 slices of `v` and of `m`.
+struct Group {
+    m: usize,
+    t_pad: usize,
+    sv: usize,
+    so: usize,
+}
+
+impl Scratch {
+    /// The channel-last copy and the input transform of the images `xs` into `self.v`.
+    fn transform_inputs(&mut self, g: &ConvGeometry, xs: &[f32]) -> Group {
+        let (th, tw) = tiles(g);
+        let m = xs.len() / (g.cin * g.h * g.w);
+        // Products run over whole blocks of 16 tiles; the padding rows of `v` are zeros, so
+        // the padding columns of the products are too.
+        let t_pad = (m * th * tw).next_multiple_of(LANES);
+        let (sv, so) = (slice_stride(t_pad, g.cin), slice_stride(g.cout, t_pad));
+        channels_last(
+            xs,
+            (g.cin, g.h, g.w),
+            (2 * th + 2, 2 * tw + 2),
+            (g.padding[0], g.padding[1]),
+            &mut self.input,
+        );
+        transform_inputs(g, &self.input, m, &mut self.v, sv);
+        Group { m, t_pad, sv, so }
+    }
+}
+
 impl Drop for Scratch {
     fn drop(&mut self) {
         let bufs = [
@@ -454,7 +484,6 @@ fn forward_transformed(
     su: usize,
     bias: Option<&[f32]>,
 ) -> Vec<f32> {
-    let (th, tw) = tiles(g);
     let (ho, wo) = (g.hout(), g.wout());
     let (x_len, y_len) = (g.cin * g.h * g.w, g.cout * ho * wo);
     let nb = group(g);
@@ -466,20 +495,7 @@ fn forward_transformed(
             crate::isa::clear_upper_state();
             let mut s = Scratch::new(g, nb);
             for (yg, xg) in ys.chunks_mut(y_len * nb).zip(xs.chunks(x_len * nb)) {
-                let m = xg.len() / x_len;
-                let t_all = m * th * tw;
-                // Products run over whole blocks of 16 tiles; the padding rows of `v` are
-                // zeros, so the padding columns of the products are too.
-                let t_pad = t_all.next_multiple_of(LANES);
-                let (sv, so) = (slice_stride(t_pad, g.cin), slice_stride(g.cout, t_pad));
-                channels_last(
-                    xg,
-                    (g.cin, g.h, g.w),
-                    (2 * th + 2, 2 * tw + 2),
-                    (g.padding[0], g.padding[1]),
-                    &mut s.input,
-                );
-                transform_inputs(g, &s.input, m, &mut s.v, sv);
+                let Group { m, t_pad, sv, so } = s.transform_inputs(g, xg);
                 for xi in 0..16 {
                     let ux = MatRef::from_row_major_slice(
                         &u[xi * su..][..g.cout * g.cin],
@@ -549,7 +565,6 @@ pub fn input_gradient(g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> Vec<f32> 
 /// number of threads), then transformed back.
 pub fn weight_gradient(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     debug_assert!(applies(g));
-    let (th, tw) = tiles(g);
     let (ho, wo) = (g.hout(), g.wout());
     let (x_len, y_len) = (g.cin * g.h * g.w, g.cout * ho * wo);
     // One chunk per thread: each chunk keeps 16 accumulators of `[cout, cin]`, and the more
@@ -573,20 +588,7 @@ pub fn weight_gradient(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
                 .zip(dys.chunks(y_len * nb))
                 .enumerate()
             {
-                let m = xg.len() / x_len;
-                let t_all = m * th * tw;
-                // Products run over whole blocks of 16 tiles; the padding rows of `v` are
-                // zeros, so the padding columns of the products are too.
-                let t_pad = t_all.next_multiple_of(LANES);
-                let (sv, so) = (slice_stride(t_pad, g.cin), slice_stride(g.cout, t_pad));
-                channels_last(
-                    xg,
-                    (g.cin, g.h, g.w),
-                    (2 * th + 2, 2 * tw + 2),
-                    (g.padding[0], g.padding[1]),
-                    &mut s.input,
-                );
-                transform_inputs(g, &s.input, m, &mut s.v, sv);
+                let Group { m, t_pad, sv, so } = s.transform_inputs(g, xg);
                 let corners = tile_corners(g, m, g.cout);
                 transform_output_gradients(g, dyg, &corners, &mut s.m, so);
                 // The first group replaces: `acc` is fresh memory, and reading it before
