@@ -97,6 +97,13 @@ fn bench_pool(c: &mut Criterion) {
     g.finish();
 }
 
+/// `n` values in [−0.5, 0.5) from a multiplicative hash of the index, `s` mixed in.
+fn fill(n: usize, s: u32) -> Vec<f32> {
+    (0..n)
+        .map(|i| ((i as u32).wrapping_mul(2654435761) ^ s) as f32 / u32::MAX as f32 - 0.5)
+        .collect()
+}
+
 /// The two routes of our kernels where both apply (stride 1, at most 16 output channels): the
 /// direct convolution against im2col columns with matrix products, each gradient alone, batch
 /// 128. The x1/4 shapes are those of the quick settings' ResNet18 and VGG11.
@@ -125,11 +132,6 @@ fn bench_routes(c: &mut Criterion) {
         if !direct::applies(&geom) {
             continue;
         }
-        let fill = |n: usize, s: u32| -> Vec<f32> {
-            (0..n)
-                .map(|i| ((i as u32).wrapping_mul(2654435761) ^ s) as f32 / u32::MAX as f32 - 0.5)
-                .collect()
-        };
         let x = fill(128 * cin * side * side, 1);
         let w = fill(cout * geom.k(), 2);
         let dy = fill(128 * cout * geom.l(), 3);
@@ -186,11 +188,6 @@ fn bench_winograd(c: &mut Criterion) {
             padding: [1, 1],
         };
         assert!(winograd::applies(&geom));
-        let fill = |n: usize, s: u32| -> Vec<f32> {
-            (0..n)
-                .map(|i| ((i as u32).wrapping_mul(2654435761) ^ s) as f32 / u32::MAX as f32 - 0.5)
-                .collect()
-        };
         let x = fill(128 * cin * side * side, 1);
         let w = fill(cout * geom.k(), 2);
         let dy = fill(128 * cout * geom.l(), 3);

@@ -185,9 +185,16 @@ fn channels_last(
 ) {
     let m = src.len() / (c * h * w);
     let dst = &mut dst[..m * rows * cols * c];
-    dst.fill(0.0);
     let (hh, ww) = (h.min(rows - ph), w.min(cols - pw));
     for (img, out) in src.chunks(c * h * w).zip(dst.chunks_mut(rows * cols * c)) {
+        // Zeros where no input value goes: the rows above and below, and each row's columns
+        // left and right of the image.
+        out[..ph * cols * c].fill(0.0);
+        out[(ph + hh) * cols * c..].fill(0.0);
+        for row in out[ph * cols * c..(ph + hh) * cols * c].chunks_mut(cols * c) {
+            row[..pw * c].fill(0.0);
+            row[(pw + ww) * c..].fill(0.0);
+        }
         for cb in (0..c).step_by(LANES) {
             let planes = &img[cb * h * w..(cb + LANES) * h * w];
             // 16 positions of 16 planes at a time: each plane's cache line is read whole
@@ -254,18 +261,7 @@ impl Scratch {
         }
         Scratch { input, v, m }
     }
-}
 
-/// One group of images after its input transform: `m` images, `t_pad` tiles (whole blocks of
-/// 16), and the strides of the 16 slices of `v` and of `m`.
-struct Group {
-    m: usize,
-    t_pad: usize,
-    sv: usize,
-    so: usize,
-}
-
-impl Scratch {
     /// The channel-last copy and the input transform of the images `xs` into `self.v`.
     fn transform_inputs(&mut self, g: &ConvGeometry, xs: &[f32]) -> Group {
         let (th, tw) = tiles(g);
@@ -284,6 +280,15 @@ impl Scratch {
         transform_inputs(g, &self.input, m, &mut self.v, sv);
         Group { m, t_pad, sv, so }
     }
+}
+
+/// One group of images after its input transform: `m` images, `t_pad` tiles (whole blocks of
+/// 16), and the strides of the 16 slices of `v` and of `m`.
+struct Group {
+    m: usize,
+    t_pad: usize,
+    sv: usize,
+    so: usize,
 }
 
 impl Drop for Scratch {
@@ -484,6 +489,7 @@ fn forward_transformed(
     su: usize,
     bias: Option<&[f32]>,
 ) -> Vec<f32> {
+    let (th, tw) = tiles(g);
     let (ho, wo) = (g.hout(), g.wout());
     let (x_len, y_len) = (g.cin * g.h * g.w, g.cout * ho * wo);
     let nb = group(g);
@@ -494,6 +500,8 @@ fn forward_transformed(
         .for_each(|(ys, xs)| {
             crate::isa::clear_upper_state();
             let mut s = Scratch::new(g, nb);
+            // The tiles of a full group; a shorter last group uses the first ones.
+            let corners = tile_corners(g, nb, g.cout);
             for (yg, xg) in ys.chunks_mut(y_len * nb).zip(xs.chunks(x_len * nb)) {
                 let Group { m, t_pad, sv, so } = s.transform_inputs(g, xg);
                 for xi in 0..16 {
@@ -514,8 +522,8 @@ fn forward_transformed(
                     );
                     product(mx, Accum::Replace, ux, vx.transpose());
                 }
-                let corners = tile_corners(g, m, g.cout);
-                transform_outputs(g, &s.m, so, &corners, bias, yg);
+                let corners = &corners[..m * th * tw];
+                transform_outputs(g, &s.m, so, corners, bias, yg);
             }
         });
     y
@@ -565,6 +573,7 @@ pub fn input_gradient(g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> Vec<f32> 
 /// number of threads), then transformed back.
 pub fn weight_gradient(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     debug_assert!(applies(g));
+    let (th, tw) = tiles(g);
     let (ho, wo) = (g.hout(), g.wout());
     let (x_len, y_len) = (g.cin * g.h * g.w, g.cout * ho * wo);
     // One chunk per thread: each chunk keeps 16 accumulators of `[cout, cin]`, and the more
@@ -583,14 +592,16 @@ pub fn weight_gradient(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
             crate::isa::clear_upper_state();
             let mut acc = vec![0f32; 16 * sa];
             let mut s = Scratch::new(g, nb);
+            // The tiles of a full group; a shorter last group uses the first ones.
+            let corners = tile_corners(g, nb, g.cout);
             for (first, (xg, dyg)) in xs
                 .chunks(x_len * nb)
                 .zip(dys.chunks(y_len * nb))
                 .enumerate()
             {
                 let Group { m, t_pad, sv, so } = s.transform_inputs(g, xg);
-                let corners = tile_corners(g, m, g.cout);
-                transform_output_gradients(g, dyg, &corners, &mut s.m, so);
+                let corners = &corners[..m * th * tw];
+                transform_output_gradients(g, dyg, corners, &mut s.m, so);
                 // The first group replaces: `acc` is fresh memory, and reading it before
                 // writing would map the shared zero page, then copy it on the first write (a
                 // fault and a TLB flush on every core for each page).
