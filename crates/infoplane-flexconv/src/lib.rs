@@ -237,9 +237,10 @@ pub fn max_pool2d_jvp(
 ) -> (Tensor<4>, Tensor<4>) {
     #[cfg(feature = "flex")]
     if pool_supported(&x, &options) && !x.device().is_autodiff() {
-        let y = flex::max_pool2d(x.clone(), options.kernel_size, options.stride);
-        let ty = flex::max_pool2d_tangent(x, t, options.kernel_size, options.stride);
-        return (y, ty);
+        // One pooling pass: the values and the tangent come back stacked along the batch.
+        let n = x.dims()[0];
+        let both = flex::max_pool2d_tangent(x, t, options.kernel_size, options.stride);
+        return (both.clone().narrow(0, 0, n), both.narrow(0, n, n));
     }
     let [n, c, h, w] = x.dims();
     let (y, idx) = burn::tensor::module::max_pool2d_with_indices(x, options);
@@ -393,8 +394,9 @@ mod flex {
             stride: [usize; 2],
         ) -> FloatTensor<Self>;
 
-        /// The tangent `t` read at the maxima of `x`'s windows (max pooling's forward-mode
-        /// rule); never tracked.
+        /// Max pooling of `x` `[n, c, h, w]` and the tangent `t` read at the maxima of its
+        /// windows (max pooling's forward-mode rule), stacked along the batch: `[2n, c, hout,
+        /// wout]`, the pooled values first; never tracked.
         fn flex_max_pool2d_tangent(
             x: FloatTensor<Self>,
             t: FloatTensor<Self>,
@@ -536,11 +538,16 @@ mod flex {
         let (y, idx, _) = pool_forward(x, kernel, stride);
         let t = t.to_contiguous();
         let g = pool_geometry(&t, kernel, stride);
-        let out_shape = y.layout().shape().to_vec();
-        let ty = timing::time(timing::Op::PoolForward, || {
-            pool::gather(&g, &idx, t.storage::<f32>())
+        let mut shape = y.layout().shape().to_vec();
+        let both = timing::time(timing::Op::PoolForward, || {
+            let values = y.storage::<f32>();
+            let mut both = Vec::with_capacity(2 * values.len());
+            both.extend_from_slice(values);
+            both.extend(pool::gather(&g, &idx, t.storage::<f32>()));
+            both
         });
-        tensor(ty, out_shape)
+        shape[0] *= 2;
+        tensor(both, shape)
     }
 
     fn avg_forward(x: FlexTensor, kernel: [usize; 2], stride: [usize; 2]) -> FlexTensor {
@@ -858,7 +865,8 @@ mod flex {
         }
     }
 
-    /// The tangent of our max pooling; the caller has checked [`crate::pool_supported`].
+    /// Our max pooling and its tangent, stacked along the batch (`[2n, c, hout, wout]`, the
+    /// pooled values first); the caller has checked [`crate::pool_supported`].
     pub fn max_pool2d_tangent(
         x: Tensor<4>,
         t: Tensor<4>,
