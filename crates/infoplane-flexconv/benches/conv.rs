@@ -6,6 +6,7 @@
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
 use criterion::{Criterion, criterion_group, criterion_main};
+use infoplane_flexconv::kernels::ConvGeometry;
 
 /// (name, cin, cout, kernel, stride, padding, input side)
 const LAYERS: [(&str, usize, usize, usize, usize, usize, usize); 5] = [
@@ -104,12 +105,81 @@ fn fill(n: usize, s: u32) -> Vec<f32> {
         .collect()
 }
 
+/// A forward pass: (geometry, x, weight, bias) → y.
+type Forward = fn(&ConvGeometry, &[f32], &[f32], Option<&[f32]>) -> Vec<f32>;
+/// A gradient: (geometry, x or weight, dy) → gradient.
+type Gradient = fn(&ConvGeometry, &[f32], &[f32]) -> Vec<f32>;
+
+/// One route of our kernels: its three passes, each alone.
+struct Route {
+    name: &'static str,
+    forward: Forward,
+    input_gradient: Gradient,
+    weight_gradient: Gradient,
+}
+
+/// im2col columns with matrix products, the route the others are compared with.
+const COLUMNS: Route = Route {
+    name: "columns",
+    forward: infoplane_flexconv::kernels::forward_columns,
+    input_gradient: infoplane_flexconv::kernels::input_gradient_columns,
+    weight_gradient: infoplane_flexconv::kernels::weight_gradient_columns,
+};
+
+/// Each pass of one layer (`name`, batch `geom.n`) by `route`, then by [`COLUMNS`].
+fn bench_against_columns(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    geom: &ConvGeometry,
+    route: &Route,
+) {
+    let x = fill(geom.n * geom.cin * geom.h * geom.w, 1);
+    let w = fill(geom.cout * geom.k(), 2);
+    let dy = fill(geom.n * geom.cout * geom.l(), 3);
+    for r in [route, &COLUMNS] {
+        g.bench_function(format!("{name}/forward/{}", r.name), |b| {
+            b.iter(|| (r.forward)(geom, &x, &w, None))
+        });
+    }
+    for r in [route, &COLUMNS] {
+        g.bench_function(format!("{name}/input-gradient/{}", r.name), |b| {
+            b.iter(|| (r.input_gradient)(geom, &w, &dy))
+        });
+    }
+    for r in [route, &COLUMNS] {
+        g.bench_function(format!("{name}/weight-gradient/{}", r.name), |b| {
+            b.iter(|| (r.weight_gradient)(geom, &x, &dy))
+        });
+    }
+}
+
+/// A batch-128 convolution at stride 1 with square input and kernel.
+fn layer(cin: usize, cout: usize, k: usize, p: usize, side: usize) -> ConvGeometry {
+    ConvGeometry {
+        n: 128,
+        cin,
+        h: side,
+        w: side,
+        cout,
+        kh: k,
+        kw: k,
+        stride: [1, 1],
+        padding: [p, p],
+    }
+}
+
 /// The two routes of our kernels where both apply (stride 1, at most 16 output channels): the
 /// direct convolution against im2col columns with matrix products, each gradient alone, batch
 /// 128. The x1/4 shapes are those of the quick settings' ResNet18 and VGG11.
 #[cfg(target_arch = "x86_64")]
 fn bench_routes(c: &mut Criterion) {
-    use infoplane_flexconv::{direct, kernels};
+    use infoplane_flexconv::direct;
+    let route = Route {
+        name: "direct",
+        forward: direct::forward,
+        input_gradient: direct::input_gradient,
+        weight_gradient: direct::weight_gradient,
+    };
     let mut g = c.benchmark_group("conv_routes_b128");
     g.sample_size(10);
     for (name, cin, cout, k, p, side) in [
@@ -118,41 +188,10 @@ fn bench_routes(c: &mut Criterion) {
         ("x1/4-stem", 3, 16, 3, 1, 32),
         ("x1/4-block1", 16, 16, 3, 1, 32),
     ] {
-        let geom = kernels::ConvGeometry {
-            n: 128,
-            cin,
-            h: side,
-            w: side,
-            cout,
-            kh: k,
-            kw: k,
-            stride: [1, 1],
-            padding: [p, p],
-        };
-        if !direct::applies(&geom) {
-            continue;
+        let geom = layer(cin, cout, k, p, side);
+        if direct::applies(&geom) {
+            bench_against_columns(&mut g, name, &geom, &route);
         }
-        let x = fill(128 * cin * side * side, 1);
-        let w = fill(cout * geom.k(), 2);
-        let dy = fill(128 * cout * geom.l(), 3);
-        g.bench_function(format!("{name}/forward/direct"), |b| {
-            b.iter(|| direct::forward(&geom, &x, &w, None))
-        });
-        g.bench_function(format!("{name}/forward/columns"), |b| {
-            b.iter(|| kernels::forward_columns(&geom, &x, &w, None))
-        });
-        g.bench_function(format!("{name}/input-gradient/direct"), |b| {
-            b.iter(|| direct::input_gradient(&geom, &w, &dy))
-        });
-        g.bench_function(format!("{name}/input-gradient/columns"), |b| {
-            b.iter(|| kernels::input_gradient_columns(&geom, &w, &dy))
-        });
-        g.bench_function(format!("{name}/weight-gradient/direct"), |b| {
-            b.iter(|| direct::weight_gradient(&geom, &x, &dy))
-        });
-        g.bench_function(format!("{name}/weight-gradient/columns"), |b| {
-            b.iter(|| kernels::weight_gradient_columns(&geom, &x, &dy))
-        });
     }
     g.finish();
 }
@@ -164,8 +203,14 @@ fn bench_routes(_: &mut Criterion) {}
 /// ResNet18 and VGG11 at width 1 (stride 1, padding 1), each gradient alone, batch 128, with
 /// the allocator settings of the `infoplane` program.
 fn bench_winograd(c: &mut Criterion) {
-    use infoplane_flexconv::{kernels, winograd};
+    use infoplane_flexconv::winograd;
     infoplane_flexconv::keep_freed_memory();
+    let route = Route {
+        name: "winograd",
+        forward: winograd::forward,
+        input_gradient: winograd::input_gradient,
+        weight_gradient: winograd::weight_gradient,
+    };
     let mut g = c.benchmark_group("winograd_routes_b128");
     g.sample_size(10);
     for (cin, cout, side) in [
@@ -176,40 +221,14 @@ fn bench_winograd(c: &mut Criterion) {
         (512, 512, 4),
         (512, 512, 2),
     ] {
-        let geom = kernels::ConvGeometry {
-            n: 128,
-            cin,
-            h: side,
-            w: side,
-            cout,
-            kh: 3,
-            kw: 3,
-            stride: [1, 1],
-            padding: [1, 1],
-        };
+        let geom = layer(cin, cout, 3, 1, side);
         assert!(winograd::applies(&geom));
-        let x = fill(128 * cin * side * side, 1);
-        let w = fill(cout * geom.k(), 2);
-        let dy = fill(128 * cout * geom.l(), 3);
-        let name = format!("{cin}-{cout}-{side}x{side}");
-        g.bench_function(format!("{name}/forward/winograd"), |b| {
-            b.iter(|| winograd::forward(&geom, &x, &w, None))
-        });
-        g.bench_function(format!("{name}/forward/columns"), |b| {
-            b.iter(|| kernels::forward_columns(&geom, &x, &w, None))
-        });
-        g.bench_function(format!("{name}/input-gradient/winograd"), |b| {
-            b.iter(|| winograd::input_gradient(&geom, &w, &dy))
-        });
-        g.bench_function(format!("{name}/input-gradient/columns"), |b| {
-            b.iter(|| kernels::input_gradient_columns(&geom, &w, &dy))
-        });
-        g.bench_function(format!("{name}/weight-gradient/winograd"), |b| {
-            b.iter(|| winograd::weight_gradient(&geom, &x, &dy))
-        });
-        g.bench_function(format!("{name}/weight-gradient/columns"), |b| {
-            b.iter(|| kernels::weight_gradient_columns(&geom, &x, &dy))
-        });
+        bench_against_columns(
+            &mut g,
+            &format!("{cin}-{cout}-{side}x{side}"),
+            &geom,
+            &route,
+        );
     }
     g.finish();
 }

@@ -228,6 +228,27 @@ fn gather(g: &ConvGeometry, ys: &[f32], out: &mut [f32]) {
     }
 }
 
+/// `n` outputs of `out_len` values, each computed from the input of `in_len` values at the
+/// same index: `f(outputs, inputs)` runs on `step` of them at a time in parallel, each task
+/// starting with the vector registers' upper halves cleared.
+pub(crate) fn per_image_chunks(
+    n: usize,
+    out_len: usize,
+    x: &[f32],
+    in_len: usize,
+    step: usize,
+    f: impl Fn(&mut [f32], &[f32]) + Sync + Send,
+) -> Vec<f32> {
+    let mut y = vec![0f32; n * out_len];
+    y.par_chunks_mut(out_len * step)
+        .zip(x.par_chunks(in_len * step))
+        .for_each(|(ys, xs)| {
+            crate::isa::clear_upper_state();
+            f(ys, xs);
+        });
+    y
+}
+
 /// The forward convolution: `x` `[n, cin, h, w]`, `weight` `[cout, cin, kh, kw]`, `bias`
 /// `[cout]` → `[n, cout, hout, wout]`.
 #[inline(never)]
@@ -251,46 +272,41 @@ pub fn forward_columns(
     bias: Option<&[f32]>,
 ) -> Vec<f32> {
     let (k, l, nb) = (g.k(), g.l(), group(g));
-    let mut y = vec![0f32; g.n * g.y_len()];
     let w = view(weight, g.cout, k);
-    y.par_chunks_mut(g.y_len() * chunk(g.n))
-        .zip(x.par_chunks(g.x_len() * chunk(g.n)))
-        .for_each(|(ys, xs)| {
-            crate::isa::clear_upper_state();
-            let direct = nb == 1 && g.identity_columns();
-            let mut cols = vec![0f32; if direct { 0 } else { k * l * nb }];
-            let mut out = vec![0f32; if nb == 1 { 0 } else { g.cout * l * nb }];
-            for (yg, xg) in ys.chunks_mut(g.y_len() * nb).zip(xs.chunks(g.x_len() * nb)) {
-                let m = xg.len() / g.x_len();
-                let c = if direct {
-                    view(xg, k, l)
-                } else {
-                    columns(g, xg, &mut cols);
-                    view(&cols[..k * m * l], k, m * l)
-                };
-                if nb == 1 {
-                    product(view_mut(yg, g.cout, l), Accum::Replace, w, c);
-                } else {
-                    let o = &mut out[..g.cout * m * l];
-                    product(view_mut(o, g.cout, m * l), Accum::Replace, w, c);
-                    for (i, yn) in yg.chunks_mut(g.y_len()).enumerate() {
-                        for (co, dst) in yn.chunks_mut(l).enumerate() {
-                            dst.copy_from_slice(&o[co * m * l + i * l..co * m * l + (i + 1) * l]);
-                        }
+    per_image_chunks(g.n, g.y_len(), x, g.x_len(), chunk(g.n), |ys, xs| {
+        let direct = nb == 1 && g.identity_columns();
+        let mut cols = vec![0f32; if direct { 0 } else { k * l * nb }];
+        let mut out = vec![0f32; if nb == 1 { 0 } else { g.cout * l * nb }];
+        for (yg, xg) in ys.chunks_mut(g.y_len() * nb).zip(xs.chunks(g.x_len() * nb)) {
+            let m = xg.len() / g.x_len();
+            let c = if direct {
+                view(xg, k, l)
+            } else {
+                columns(g, xg, &mut cols);
+                view(&cols[..k * m * l], k, m * l)
+            };
+            if nb == 1 {
+                product(view_mut(yg, g.cout, l), Accum::Replace, w, c);
+            } else {
+                let o = &mut out[..g.cout * m * l];
+                product(view_mut(o, g.cout, m * l), Accum::Replace, w, c);
+                for (i, yn) in yg.chunks_mut(g.y_len()).enumerate() {
+                    for (co, dst) in yn.chunks_mut(l).enumerate() {
+                        dst.copy_from_slice(&o[co * m * l + i * l..co * m * l + (i + 1) * l]);
                     }
                 }
-                if let Some(b) = bias {
-                    for yn in yg.chunks_mut(g.y_len()) {
-                        for (row, &bv) in yn.chunks_mut(l).zip(b) {
-                            for v in row {
-                                *v += bv;
-                            }
+            }
+            if let Some(b) = bias {
+                for yn in yg.chunks_mut(g.y_len()) {
+                    for (row, &bv) in yn.chunks_mut(l).zip(b) {
+                        for v in row {
+                            *v += bv;
                         }
                     }
                 }
             }
-        });
-    y
+        }
+    })
 }
 
 /// (dx, dweight, dbias), each when asked for.
@@ -332,49 +348,43 @@ pub fn input_gradient(g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> Vec<f32> 
 pub fn input_gradient_columns(g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
     let (k, l, nb) = (g.k(), g.l(), group(g));
     let w = view(weight, g.cout, k);
-    let step = chunk(g.n);
-    let mut dx = vec![0f32; g.n * g.x_len()];
-    dx.par_chunks_mut(g.x_len() * step)
-        .zip(dy.par_chunks(g.y_len() * step))
-        .for_each(|(dxs, dys)| {
-            crate::isa::clear_upper_state();
-            let direct = nb == 1 && g.identity_columns();
-            let mut cols = vec![0f32; if direct { 0 } else { k * l * nb }];
-            let mut d = vec![0f32; if nb == 1 { 0 } else { g.cout * l * nb }];
-            for (dxg, dyg) in dxs
-                .chunks_mut(g.x_len() * nb)
-                .zip(dys.chunks(g.y_len() * nb))
-            {
-                let m = dyg.len() / g.y_len();
-                let dm = if nb == 1 {
-                    view(dyg, g.cout, l)
-                } else {
-                    gather(g, dyg, &mut d);
-                    view(&d[..g.cout * m * l], g.cout, m * l)
-                };
-                if direct {
-                    product(view_mut(dxg, k, l), Accum::Replace, w.transpose(), dm);
-                    continue;
-                }
-                let c = &mut cols[..k * m * l];
-                product(view_mut(c, k, m * l), Accum::Replace, w.transpose(), dm);
-                for (i, dxn) in dxg.chunks_mut(g.x_len()).enumerate() {
-                    if g.identity_columns() {
-                        for (r, dst) in dxn.chunks_mut(l).enumerate() {
-                            dst.copy_from_slice(&c[r * m * l + i * l..r * m * l + (i + 1) * l]);
-                        }
-                    } else {
-                        // col2im adds into `dxn`. It is fresh memory (an input gradient of 32 MiB
-                        // or more is a new mapping each time): written first, each page faults
-                        // once; read first, it would map the shared zero page and then copy it on
-                        // the first write, with a TLB flush on every core.
-                        dxn.fill(0.0);
-                        col2im(g, c, m * l, i * l, dxn);
+    per_image_chunks(g.n, g.x_len(), dy, g.y_len(), chunk(g.n), |dxs, dys| {
+        let direct = nb == 1 && g.identity_columns();
+        let mut cols = vec![0f32; if direct { 0 } else { k * l * nb }];
+        let mut d = vec![0f32; if nb == 1 { 0 } else { g.cout * l * nb }];
+        for (dxg, dyg) in dxs
+            .chunks_mut(g.x_len() * nb)
+            .zip(dys.chunks(g.y_len() * nb))
+        {
+            let m = dyg.len() / g.y_len();
+            let dm = if nb == 1 {
+                view(dyg, g.cout, l)
+            } else {
+                gather(g, dyg, &mut d);
+                view(&d[..g.cout * m * l], g.cout, m * l)
+            };
+            if direct {
+                product(view_mut(dxg, k, l), Accum::Replace, w.transpose(), dm);
+                continue;
+            }
+            let c = &mut cols[..k * m * l];
+            product(view_mut(c, k, m * l), Accum::Replace, w.transpose(), dm);
+            for (i, dxn) in dxg.chunks_mut(g.x_len()).enumerate() {
+                if g.identity_columns() {
+                    for (r, dst) in dxn.chunks_mut(l).enumerate() {
+                        dst.copy_from_slice(&c[r * m * l + i * l..r * m * l + (i + 1) * l]);
                     }
+                } else {
+                    // col2im adds into `dxn`. It is fresh memory (an input gradient of 32 MiB
+                    // or more is a new mapping each time): written first, each page faults
+                    // once; read first, it would map the shared zero page and then copy it on
+                    // the first write, with a TLB flush on every core.
+                    dxn.fill(0.0);
+                    col2im(g, c, m * l, i * l, dxn);
                 }
             }
-        });
-    dx
+        }
+    })
 }
 
 /// dW = Σ_n dy_n·C_nᵀ, one accumulator per chunk of images, summed in chunk order.

@@ -493,40 +493,28 @@ fn forward_transformed(
     let (ho, wo) = (g.hout(), g.wout());
     let (x_len, y_len) = (g.cin * g.h * g.w, g.cout * ho * wo);
     let nb = group(g);
-    let step = share(g.n);
-    let mut y = vec![0f32; g.n * y_len];
-    y.par_chunks_mut(y_len * step)
-        .zip(x.par_chunks(x_len * step))
-        .for_each(|(ys, xs)| {
-            crate::isa::clear_upper_state();
-            let mut s = Scratch::new(g, nb);
-            // The tiles of a full group; a shorter last group uses the first ones.
-            let corners = tile_corners(g, nb, g.cout);
-            for (yg, xg) in ys.chunks_mut(y_len * nb).zip(xs.chunks(x_len * nb)) {
-                let Group { m, t_pad, sv, so } = s.transform_inputs(g, xg);
-                for xi in 0..16 {
-                    let ux = MatRef::from_row_major_slice(
-                        &u[xi * su..][..g.cout * g.cin],
-                        g.cout,
-                        g.cin,
-                    );
-                    let vx = MatRef::from_row_major_slice(
-                        &s.v[xi * sv..][..t_pad * g.cin],
-                        t_pad,
-                        g.cin,
-                    );
-                    let mx = MatMut::from_row_major_slice_mut(
-                        &mut s.m[xi * so..][..g.cout * t_pad],
-                        g.cout,
-                        t_pad,
-                    );
-                    product(mx, Accum::Replace, ux, vx.transpose());
-                }
-                let corners = &corners[..m * th * tw];
-                transform_outputs(g, &s.m, so, corners, bias, yg);
+    crate::kernels::per_image_chunks(g.n, y_len, x, x_len, share(g.n), |ys, xs| {
+        let mut s = Scratch::new(g, nb);
+        // The tiles of a full group; a shorter last group uses the first ones.
+        let corners = tile_corners(g, nb, g.cout);
+        for (yg, xg) in ys.chunks_mut(y_len * nb).zip(xs.chunks(x_len * nb)) {
+            let Group { m, t_pad, sv, so } = s.transform_inputs(g, xg);
+            for xi in 0..16 {
+                let ux =
+                    MatRef::from_row_major_slice(&u[xi * su..][..g.cout * g.cin], g.cout, g.cin);
+                let vx =
+                    MatRef::from_row_major_slice(&s.v[xi * sv..][..t_pad * g.cin], t_pad, g.cin);
+                let mx = MatMut::from_row_major_slice_mut(
+                    &mut s.m[xi * so..][..g.cout * t_pad],
+                    g.cout,
+                    t_pad,
+                );
+                product(mx, Accum::Replace, ux, vx.transpose());
             }
-        });
-    y
+            let corners = &corners[..m * th * tw];
+            transform_outputs(g, &s.m, so, corners, bias, yg);
+        }
+    })
 }
 
 /// The forward convolution: `x` `[n, cin, h, w]`, `weight` `[cout, cin, 3, 3]`, `bias`
