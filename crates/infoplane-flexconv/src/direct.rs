@@ -17,12 +17,24 @@
 //! - input gradient: the forward convolution of the output gradient, padded by kernel − 1 −
 //!   padding, with the weights flipped and their channel axes swapped (stride 1).
 //!
+//! Taps whose kernel row reads only the zero padding for every output of a group of positions
+//! are skipped (the input gradient pads by kernel − 1 − padding: LeNet5's second convolution's
+//! input gradient reads 18×18 for 10×10 values).
+//!
+//! Convolutions with exactly 16 output channels on images narrow enough that the wide layout
+//! spends a quarter of its lanes or more past the output's width (LeNet5's second) take a
+//! second layout, `channels`, for the weight gradient and, with AVX2, the forward pass: one
+//! vector per output position, its lanes the channels, so that no lane is spent past the
+//! output's width. Its forward pass gives the wide layout's numbers bit for bit.
+//!
 //! The lanes of a vector are independent and summed in a fixed order, so the AVX2 and AVX-512
 //! variants give the same numbers. Both need FMA; on other CPUs, and off x86-64, the im2col
 //! route runs.
 
-use crate::kernels::{ConvGeometry, chunk};
+use crate::kernels::{ConvGeometry, chunk, per_image_chunks};
 use rayon::prelude::*;
+
+mod channels;
 
 /// Outputs per position: one 512-bit register, or two 256-bit ones.
 const LANES: usize = 16;
@@ -96,6 +108,9 @@ struct Layout {
     offsets: Vec<usize>,
     /// Taps before the padding of `offsets`.
     taps: usize,
+    /// Kernel height and width.
+    kh: usize,
+    kw: usize,
     /// Output width.
     wo: usize,
     /// Positions: the wide run's `hout·wp` values, LANES at a time.
@@ -127,6 +142,8 @@ impl Layout {
             out_len: ho * wo,
             offsets,
             taps,
+            kh: g.kh,
+            kw: g.kw,
             wo,
             positions,
         }
@@ -152,6 +169,21 @@ impl Layout {
     /// Values per channel of the wide run, whole positions.
     fn wide_len(&self) -> usize {
         self.positions * LANES
+    }
+
+    /// The kernel rows `ki` (a range) that read the image for some output of positions
+    /// `first..first + count`; the other rows read only the zero padding for every output of
+    /// those positions.
+    ///
+    /// An output in wide row r and column < wout reads, at tap (c, ki, kj), row r + ki of
+    /// channel c's padded image: image data only where pad ≤ r + ki < pad + h. Lanes past wout
+    /// read elsewhere, but they are not outputs.
+    fn kernel_rows(&self, first: usize, count: usize) -> std::ops::Range<usize> {
+        let r0 = first * LANES / self.wp;
+        let r1 = ((first + count) * LANES - 1) / self.wp;
+        let lo = self.pad[0].saturating_sub(r1);
+        let hi = (self.pad[0] + self.h).saturating_sub(r0).min(self.kh);
+        lo..hi.max(lo)
     }
 }
 
@@ -188,111 +220,8 @@ trait Lanes: Copy {
     fn store(self, v: &mut [f32], at: usize);
 }
 
-mod registers {
-    #![allow(unsafe_code)]
-    use super::{LANES, Lanes};
-    use std::arch::x86_64::*;
-
-    /// One 512-bit register.
-    #[derive(Clone, Copy)]
-    pub struct Avx512(__m512);
-
-    // SAFETY (every block below): AVX-512F is enabled in the calling wrapper and present on
-    // the CPU (see `Lanes`); loads read a slice of LANES values checked just before.
-    impl Lanes for Avx512 {
-        #[inline(always)]
-        fn zero() -> Self {
-            unsafe { Avx512(_mm512_setzero_ps()) }
-        }
-        #[inline(always)]
-        fn load(v: &[f32], at: usize) -> Self {
-            let s = &v[at..at + LANES];
-            unsafe { Avx512(_mm512_loadu_ps(s.as_ptr())) }
-        }
-        #[inline(always)]
-        unsafe fn load_within(v: &[f32], at: usize) -> Self {
-            debug_assert!(at + LANES <= v.len());
-            unsafe { Avx512(_mm512_loadu_ps(v.as_ptr().add(at))) }
-        }
-        #[inline(always)]
-        fn mul_add(self, a: Self, b: Self) -> Self {
-            unsafe { Avx512(_mm512_fmadd_ps(a.0, b.0, self.0)) }
-        }
-        #[inline(always)]
-        fn add(self, a: Self) -> Self {
-            unsafe { Avx512(_mm512_add_ps(self.0, a.0)) }
-        }
-        #[inline(always)]
-        fn mul_add_scalar(self, s: f32, b: Self) -> Self {
-            unsafe { Avx512(_mm512_fmadd_ps(_mm512_set1_ps(s), b.0, self.0)) }
-        }
-        #[inline(always)]
-        fn store(self, v: &mut [f32], at: usize) {
-            let s = &mut v[at..at + LANES];
-            unsafe { _mm512_storeu_ps(s.as_mut_ptr(), self.0) };
-        }
-    }
-
-    /// Two 256-bit registers.
-    #[derive(Clone, Copy)]
-    pub struct Avx2(__m256, __m256);
-
-    // SAFETY (every block below): AVX2 and FMA are enabled in the calling wrapper and present
-    // on the CPU (see `Lanes`); loads read a slice of LANES values checked just before.
-    impl Lanes for Avx2 {
-        #[inline(always)]
-        fn zero() -> Self {
-            unsafe { Avx2(_mm256_setzero_ps(), _mm256_setzero_ps()) }
-        }
-        #[inline(always)]
-        fn load(v: &[f32], at: usize) -> Self {
-            let s = &v[at..at + LANES];
-            unsafe {
-                Avx2(
-                    _mm256_loadu_ps(s.as_ptr()),
-                    _mm256_loadu_ps(s.as_ptr().add(8)),
-                )
-            }
-        }
-        #[inline(always)]
-        unsafe fn load_within(v: &[f32], at: usize) -> Self {
-            debug_assert!(at + LANES <= v.len());
-            let s = unsafe { v.as_ptr().add(at) };
-            unsafe { Avx2(_mm256_loadu_ps(s), _mm256_loadu_ps(s.add(8))) }
-        }
-        #[inline(always)]
-        fn mul_add(self, a: Self, b: Self) -> Self {
-            unsafe {
-                Avx2(
-                    _mm256_fmadd_ps(a.0, b.0, self.0),
-                    _mm256_fmadd_ps(a.1, b.1, self.1),
-                )
-            }
-        }
-        #[inline(always)]
-        fn add(self, a: Self) -> Self {
-            unsafe { Avx2(_mm256_add_ps(self.0, a.0), _mm256_add_ps(self.1, a.1)) }
-        }
-        #[inline(always)]
-        fn mul_add_scalar(self, s: f32, b: Self) -> Self {
-            unsafe {
-                let s = _mm256_set1_ps(s);
-                Avx2(
-                    _mm256_fmadd_ps(s, b.0, self.0),
-                    _mm256_fmadd_ps(s, b.1, self.1),
-                )
-            }
-        }
-        #[inline(always)]
-        fn store(self, v: &mut [f32], at: usize) {
-            let s = &mut v[at..at + LANES];
-            unsafe {
-                _mm256_storeu_ps(s.as_mut_ptr(), self.0);
-                _mm256_storeu_ps(s.as_mut_ptr().add(8), self.1);
-            }
-        }
-    }
-}
+#[allow(unsafe_code)]
+mod registers;
 
 /// The lanes' sum, in a fixed order (halves added pairwise).
 #[inline(always)]
@@ -366,18 +295,26 @@ fn forward_image<V: Lanes, const CB: usize, const P: usize>(
                 assert!(*a + span <= buf.len(), "padded buffer too short");
             }
             let mut acc = [[V::zero(); P]; CB];
-            for (wv, &off) in wb.chunks_exact(CB).zip(&lay.offsets[..taps]) {
-                let mut xv = [V::zero(); P];
-                for p in 0..P {
-                    // SAFETY: at[p] + off + LANES ≤ at[p] + span ≤ buf.len() (asserted above).
-                    #[allow(unsafe_code)]
-                    unsafe {
-                        xv[p] = V::load_within(buf, at[p] + off);
-                    }
-                }
-                for c in 0..CB {
+            // Taps whose rows read only zero padding for every output here are skipped: their
+            // terms are zeros (tap order is c, ki, kj, so the others are one run per channel).
+            let rows = lay.kernel_rows(first, count);
+            for ch in 0..lay.cin {
+                let run = (ch * lay.kh + rows.start) * lay.kw..(ch * lay.kh + rows.end) * lay.kw;
+                let weights = wb[run.start * CB..run.end * CB].chunks_exact(CB);
+                for (wv, &off) in weights.zip(&lay.offsets[run]) {
+                    let mut xv = [V::zero(); P];
                     for p in 0..P {
-                        acc[c][p] = acc[c][p].mul_add_scalar(wv[c], xv[p]);
+                        // SAFETY: at[p] + off + LANES ≤ at[p] + span ≤ buf.len() (asserted
+                        // above).
+                        #[allow(unsafe_code)]
+                        unsafe {
+                            xv[p] = V::load_within(buf, at[p] + off);
+                        }
+                    }
+                    for c in 0..CB {
+                        for p in 0..P {
+                            acc[c][p] = acc[c][p].mul_add_scalar(wv[c], xv[p]);
+                        }
                     }
                 }
             }
@@ -443,19 +380,25 @@ fn weight_gradient_image<V: Lanes, const CB: usize, const KB: usize>(
     let wide_len = lay.wide_len();
     for (b, dyb) in packed_dy.chunks_exact(CB * wide_len).enumerate() {
         for (kb, offs) in lay.offsets.chunks_exact(KB).enumerate() {
-            let offs: &[usize; KB] = offs.try_into().expect("KB taps");
+            let offs: [usize; KB] = offs.try_into().expect("KB taps");
+            // Each tap's view of the buffer, made once (the loop below only adds `at`).
+            let xs = offs.map(|o| &buf[o..]);
             let mut sums = [[V::zero(); KB]; CB];
             for p in 0..npos {
                 let at = p * LANES;
                 let mut dv = [V::zero(); CB];
                 for (c, v) in dv.iter_mut().enumerate() {
-                    *v = V::load(dyb, c * wide_len + at);
+                    // SAFETY: c·wide_len + at + LANES ≤ CB·wide_len = dyb.len() (p < npos).
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        *v = V::load_within(dyb, c * wide_len + at);
+                    }
                 }
                 for j in 0..KB {
-                    // SAFETY: at + offs[j] + LANES ≤ (npos − 1)·LANES + span ≤ buf.len()
-                    // (asserted above).
+                    // SAFETY: at + LANES ≤ (npos − 1)·LANES + span − offs[j] ≤ buf.len() −
+                    // offs[j] = xs[j].len() (asserted above).
                     #[allow(unsafe_code)]
-                    let xv = unsafe { V::load_within(buf, at + offs[j]) };
+                    let xv = unsafe { V::load_within(xs[j], at) };
                     for c in 0..CB {
                         sums[c][j] = sums[c][j].mul_add(dv[c], xv);
                     }
@@ -601,7 +544,47 @@ pub fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>
     forward_with(isa, g, x, weight, bias)
 }
 
+/// The forward convolution in the channel layout where it applies and AVX2 runs it, in the
+/// wide layout elsewhere.
 fn forward_with(
+    isa: Isa,
+    g: &ConvGeometry,
+    x: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+) -> Vec<f32> {
+    // The two layouts give the same numbers here; the channel layout's forward pass is only
+    // faster with AVX2.
+    if isa == Isa::Avx2 && channels::applies(&Layout::new(g, 1), g.cout) {
+        forward_channels(isa, g, x, weight, bias)
+    } else {
+        forward_wide(isa, g, x, weight, bias)
+    }
+}
+
+/// The forward convolution in the channel layout (`channels`); only for 16 output channels.
+fn forward_channels(
+    isa: Isa,
+    g: &ConvGeometry,
+    x: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+) -> Vec<f32> {
+    let lay = Layout::new(g, 1);
+    let packed = pack_weights(weight, g.cout, g.k(), LANES);
+    let (x_len, y_len) = (g.cin * g.h * g.w, g.cout * lay.out_len);
+    per_image_chunks(g.n, y_len, x, x_len, chunk(g.n), |ys, xs| {
+        let mut buf = vec![0f32; lay.buffer_len()];
+        for (yn, xn) in ys.chunks_exact_mut(y_len).zip(xs.chunks_exact(x_len)) {
+            lay.fill(xn, &mut buf);
+            channels::run_forward(isa, &lay, &buf, &packed, bias, yn);
+        }
+        crate::isa::clear_upper_state();
+    })
+}
+
+/// The forward convolution in the wide layout.
+fn forward_wide(
     isa: Isa,
     g: &ConvGeometry,
     x: &[f32],
@@ -613,21 +596,15 @@ fn forward_with(
     let block = (cb, position_block(isa, lay.positions));
     let packed = pack_weights(weight, g.cout, g.k(), cb);
     let (x_len, y_len) = (g.cin * g.h * g.w, g.cout * lay.out_len);
-    let step = chunk(g.n);
-    let mut y = vec![0f32; g.n * y_len];
-    y.par_chunks_mut(y_len * step)
-        .zip(x.par_chunks(x_len * step))
-        .for_each(|(ys, xs)| {
-            crate::isa::clear_upper_state();
-            let mut buf = vec![0f32; lay.buffer_len()];
-            let mut wide = vec![0f32; cb * lay.wide_len()];
-            for (yn, xn) in ys.chunks_exact_mut(y_len).zip(xs.chunks_exact(x_len)) {
-                lay.fill(xn, &mut buf);
-                run_forward(isa, &lay, &buf, &packed, bias, yn, &mut wide, block);
-            }
-            crate::isa::clear_upper_state();
-        });
-    y
+    per_image_chunks(g.n, y_len, x, x_len, chunk(g.n), |ys, xs| {
+        let mut buf = vec![0f32; lay.buffer_len()];
+        let mut wide = vec![0f32; cb * lay.wide_len()];
+        for (yn, xn) in ys.chunks_exact_mut(y_len).zip(xs.chunks_exact(x_len)) {
+            lay.fill(xn, &mut buf);
+            run_forward(isa, &lay, &buf, &packed, bias, yn, &mut wide, block);
+        }
+        crate::isa::clear_upper_state();
+    })
 }
 
 /// The input gradient (see [`crate::kernels::input_gradient`]); only where
@@ -673,7 +650,52 @@ pub fn weight_gradient(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     weight_gradient_with(isa, g, x, dy)
 }
 
+/// The weight gradient in the channel layout where it applies, in the wide layout elsewhere.
 fn weight_gradient_with(isa: Isa, g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    if channels::applies(&Layout::new(g, 1), g.cout) {
+        weight_gradient_channels(isa, g, x, dy)
+    } else {
+        weight_gradient_wide(isa, g, x, dy)
+    }
+}
+
+/// The weight gradient in the channel layout (`channels`); only for 16 output channels. One
+/// accumulator `[taps, LANES]` per chunk of images, summed in chunk order.
+fn weight_gradient_channels(isa: Isa, g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    let lay = Layout::new(g, channels::tap_block(isa));
+    let (x_len, y_len) = (g.cin * g.h * g.w, g.cout * lay.out_len);
+    let (k, kp) = (g.k(), lay.offsets.len());
+    let step = chunk(g.n);
+    let partial: Vec<Vec<f32>> = x
+        .par_chunks(x_len * step)
+        .zip(dy.par_chunks(y_len * step))
+        .map(|(xs, dys)| {
+            crate::isa::clear_upper_state();
+            let mut buf = vec![0f32; lay.buffer_len()];
+            let mut dyt = vec![0f32; lay.out_len * LANES];
+            let mut acc = vec![0f32; kp * LANES];
+            for (xn, dyn_) in xs.chunks_exact(x_len).zip(dys.chunks_exact(y_len)) {
+                lay.fill(xn, &mut buf);
+                channels::transpose_output_gradient(&lay, dyn_, &mut dyt);
+                channels::run_weight_gradient(isa, &lay, &buf, &dyt, &mut acc);
+            }
+            crate::isa::clear_upper_state();
+            acc
+        })
+        .collect();
+    let mut dw = vec![0f32; g.cout * k];
+    for acc in partial {
+        for (t, lanes) in acc.chunks_exact(LANES).take(k).enumerate() {
+            for (co, v) in lanes.iter().enumerate() {
+                dw[co * k + t] += v;
+            }
+        }
+    }
+    dw
+}
+
+/// The weight gradient in the wide layout.
+fn weight_gradient_wide(isa: Isa, g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let (cb, kb) = (channel_block(isa, g.cout, false), tap_block(isa));
     let lay = Layout::new(g, kb);
     let (x_len, y_len) = (g.cin * g.h * g.w, g.cout * lay.out_len);
@@ -713,107 +735,4 @@ fn weight_gradient_with(isa: Isa, g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Ve
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::kernels::tests::{close, definitions, geometry};
-    use crate::test_data::pseudo;
-
-    /// The instruction sets this CPU runs.
-    fn isas() -> Vec<Isa> {
-        use std::arch::is_x86_feature_detected as has;
-        let mut v = Vec::new();
-        if has!("avx2") && has!("fma") {
-            v.push(Isa::Avx2);
-            if has!("avx512f") {
-                v.push(Isa::Avx512);
-            }
-        }
-        v
-    }
-
-    /// Every part against its definition, on LeNet5's two convolutions and on shapes that
-    /// exercise the edges: every channel count up to the limit (blocks of 2, 3 and 4 with a
-    /// short last one), rows narrower and wider than a vector, positions that cross row ends,
-    /// padding on one axis only, a kernel as tall as the padded input, one image and several.
-    /// With AVX2 and AVX-512 alike, and bit for bit the same between the two.
-    #[test]
-    fn every_part_equals_its_definition_on_both_instruction_sets() {
-        let mut shapes = vec![
-            geometry(3, 3, 32, 32, 6, [5, 5], [1, 1], [0, 0]),
-            geometry(2, 6, 14, 14, 16, [5, 5], [1, 1], [0, 0]),
-            geometry(2, 4, 9, 7, 5, [3, 3], [1, 1], [1, 1]),
-            geometry(2, 2, 5, 21, 7, [3, 2], [1, 1], [1, 0]),
-            geometry(1, 16, 8, 8, 16, [3, 3], [1, 1], [1, 1]),
-            geometry(3, 1, 4, 4, 1, [2, 2], [1, 1], [1, 1]),
-            geometry(2, 3, 3, 40, 2, [3, 1], [1, 1], [0, 0]),
-        ];
-        for cout in 1..=MAX_CHANNELS {
-            shapes.push(geometry(2, 2, 6, 5, cout, [3, 3], [1, 1], [1, 1]));
-        }
-        let found = isas();
-        if found.is_empty() {
-            return;
-        }
-        for g in shapes {
-            assert!(applies(&g) || isa().is_none(), "{g:?}");
-            let x = pseudo(g.n * g.cin * g.h * g.w, 11);
-            let w = pseudo(g.cout * g.k(), 12);
-            let b = pseudo(g.cout, 13);
-            let dy = pseudo(g.n * g.cout * g.l(), 14);
-            let (y0, dx0, dw0) = definitions(&g, &x, &w, &b, &dy);
-            let mut seen: Vec<(Vec<f32>, Vec<f32>, Vec<f32>)> = Vec::new();
-            for &isa in &found {
-                let y = forward_with(isa, &g, &x, &w, Some(&b));
-                close("forward", &y, &y0, &g);
-                let dx = input_gradient_with(isa, &g, &w, &dy);
-                close("input gradient", &dx, &dx0, &g);
-                let dw = weight_gradient_with(isa, &g, &x, &dy);
-                close("weight gradient", &dw, &dw0, &g);
-                seen.push((y, dx, dw));
-            }
-            for other in &seen[1..] {
-                assert!(other == &seen[0], "AVX2 and AVX-512 differ on {g:?}");
-            }
-        }
-    }
-
-    /// Where the direct route and the im2col route both apply they compute the same thing
-    /// (to rounding): LeNet5's shapes at batch 128 across threads, with bias.
-    #[test]
-    fn the_direct_route_agrees_with_the_column_route() {
-        if isa().is_none() {
-            return;
-        }
-        for g in [
-            geometry(128, 3, 32, 32, 6, [5, 5], [1, 1], [0, 0]),
-            geometry(128, 6, 14, 14, 16, [5, 5], [1, 1], [0, 0]),
-        ] {
-            let x = pseudo(g.n * g.cin * g.h * g.w, 21);
-            let w = pseudo(g.cout * g.k(), 22);
-            let b = pseudo(g.cout, 23);
-            let dy = pseudo(g.n * g.cout * g.l(), 24);
-            let pairs = [
-                (
-                    forward(&g, &x, &w, Some(&b)),
-                    crate::kernels::forward_columns(&g, &x, &w, Some(&b)),
-                ),
-                (
-                    input_gradient(&g, &w, &dy),
-                    crate::kernels::input_gradient_columns(&g, &w, &dy),
-                ),
-                (
-                    weight_gradient(&g, &x, &dy),
-                    crate::kernels::weight_gradient_columns(&g, &x, &dy),
-                ),
-            ];
-            // Fixed summation order: a second run repeats the first bit for bit.
-            assert!(weight_gradient(&g, &x, &dy) == pairs[2].0, "{g:?}");
-            for (ours, columns) in pairs {
-                let scale = columns.iter().fold(0f32, |m, v| m.max(v.abs()));
-                for (a, b) in ours.iter().zip(&columns) {
-                    assert!((a - b).abs() <= 1e-5 * scale.max(1.0), "{a} vs {b} ({g:?})");
-                }
-            }
-        }
-    }
-}
+mod tests;
