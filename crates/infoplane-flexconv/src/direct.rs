@@ -659,30 +659,54 @@ fn weight_gradient_with(isa: Isa, g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Ve
     }
 }
 
-/// The weight gradient in the channel layout (`channels`); only for 16 output channels. One
-/// accumulator `[taps, LANES]` per chunk of images, summed in chunk order.
-fn weight_gradient_channels(isa: Isa, g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
-    let lay = Layout::new(g, channels::tap_block(isa));
+/// The weight gradient's parallel frame: one task per chunk of images, each with its padded
+/// buffer and the scratch `scratch()` makes; `image(scratch, buffer, dy_n)` adds one image
+/// (the buffer holds it), `finish(scratch)` gives the chunk's sums. The chunks' sums in chunk
+/// order.
+fn chunk_sums<S>(
+    g: &ConvGeometry,
+    lay: &Layout,
+    x: &[f32],
+    dy: &[f32],
+    scratch: impl Fn() -> S + Sync,
+    image: impl Fn(&mut S, &[f32], &[f32]) + Sync,
+    finish: impl Fn(S) -> Vec<f32> + Sync,
+) -> Vec<Vec<f32>> {
     let (x_len, y_len) = (g.cin * g.h * g.w, g.cout * lay.out_len);
-    let (k, kp) = (g.k(), lay.offsets.len());
     let step = chunk(g.n);
-    let partial: Vec<Vec<f32>> = x
-        .par_chunks(x_len * step)
+    x.par_chunks(x_len * step)
         .zip(dy.par_chunks(y_len * step))
         .map(|(xs, dys)| {
             crate::isa::clear_upper_state();
             let mut buf = vec![0f32; lay.buffer_len()];
-            let mut dyt = vec![0f32; lay.out_len * LANES];
-            let mut acc = vec![0f32; kp * LANES];
+            let mut s = scratch();
             for (xn, dyn_) in xs.chunks_exact(x_len).zip(dys.chunks_exact(y_len)) {
                 lay.fill(xn, &mut buf);
-                channels::transpose_output_gradient(&lay, dyn_, &mut dyt);
-                channels::run_weight_gradient(isa, &lay, &buf, &dyt, &mut acc);
+                image(&mut s, &buf, dyn_);
             }
             crate::isa::clear_upper_state();
-            acc
+            finish(s)
         })
-        .collect();
+        .collect()
+}
+
+/// The weight gradient in the channel layout (`channels`); only where it applies. One
+/// accumulator `[taps, LANES]` per chunk of images, summed in chunk order.
+fn weight_gradient_channels(isa: Isa, g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    let lay = Layout::new(g, channels::tap_block(isa));
+    let (k, kp) = (g.k(), lay.offsets.len());
+    let partial = chunk_sums(
+        g,
+        &lay,
+        x,
+        dy,
+        || (vec![0f32; lay.out_len * LANES], vec![0f32; kp * LANES]),
+        |(dyt, acc), buf, dyn_| {
+            channels::transpose_output_gradient(&lay, dyn_, dyt);
+            channels::run_weight_gradient(isa, &lay, buf, dyt, acc);
+        },
+        |(_, acc)| acc,
+    );
     let mut dw = vec![0f32; g.cout * k];
     for acc in partial {
         for (t, lanes) in acc.chunks_exact(LANES).take(k).enumerate() {
@@ -694,32 +718,33 @@ fn weight_gradient_channels(isa: Isa, g: &ConvGeometry, x: &[f32], dy: &[f32]) -
     dw
 }
 
-/// The weight gradient in the wide layout.
+/// The weight gradient in the wide layout: one accumulator of vectors per chunk of images,
+/// their lanes summed once per chunk, the chunks summed in chunk order.
 fn weight_gradient_wide(isa: Isa, g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let (cb, kb) = (channel_block(isa, g.cout, false), tap_block(isa));
     let lay = Layout::new(g, kb);
-    let (x_len, y_len) = (g.cin * g.h * g.w, g.cout * lay.out_len);
     let (k, kp, blocks) = (g.k(), lay.offsets.len(), g.cout.div_ceil(cb));
-    let step = chunk(g.n);
-    let partial: Vec<Vec<f32>> = x
-        .par_chunks(x_len * step)
-        .zip(dy.par_chunks(y_len * step))
-        .map(|(xs, dys)| {
-            crate::isa::clear_upper_state();
-            let mut buf = vec![0f32; lay.buffer_len()];
-            let mut packed = vec![0f32; blocks * cb * lay.wide_len()];
-            let mut acc = vec![0f32; blocks * cb * kp * LANES];
-            for (xn, dyn_) in xs.chunks_exact(x_len).zip(dys.chunks_exact(y_len)) {
-                lay.fill(xn, &mut buf);
-                pack_output_gradient(&lay, dyn_, &mut packed);
-                run_weight_gradient(isa, &lay, &buf, &packed, &mut acc, cb);
-            }
-            crate::isa::clear_upper_state();
+    let partial = chunk_sums(
+        g,
+        &lay,
+        x,
+        dy,
+        || {
+            (
+                vec![0f32; blocks * cb * lay.wide_len()],
+                vec![0f32; blocks * cb * kp * LANES],
+            )
+        },
+        |(packed, acc), buf, dyn_| {
+            pack_output_gradient(&lay, dyn_, packed);
+            run_weight_gradient(isa, &lay, buf, packed, acc, cb);
+        },
+        |(_, acc)| {
             acc.chunks_exact(LANES)
                 .map(|v| lane_sum(v.try_into().expect("LANES values")))
-                .collect::<Vec<f32>>()
-        })
-        .collect();
+                .collect()
+        },
+    );
     let mut dw = vec![0f32; g.cout * k];
     for acc in partial {
         for co in 0..g.cout {
