@@ -555,7 +555,7 @@ fn forward_with(
 ) -> Vec<f32> {
     // The two layouts give the same numbers here; the channel layout's forward pass is only
     // faster with AVX2.
-    if isa == Isa::Avx2 && channels::applies(&Layout::new(g, 1), g.cout) {
+    if isa == Isa::Avx2 && channels::applies(g) {
         forward_channels(isa, g, x, weight, bias)
     } else {
         forward_wide(isa, g, x, weight, bias)
@@ -652,7 +652,7 @@ pub fn weight_gradient(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
 
 /// The weight gradient in the channel layout where it applies, in the wide layout elsewhere.
 fn weight_gradient_with(isa: Isa, g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
-    if channels::applies(&Layout::new(g, 1), g.cout) {
+    if channels::applies(g) {
         weight_gradient_channels(isa, g, x, dy)
     } else {
         weight_gradient_wide(isa, g, x, dy)

@@ -18,17 +18,19 @@
 
 use super::registers::{Avx2, Avx512};
 use super::{Isa, LANES, Lanes, Layout};
+use crate::kernels::ConvGeometry;
 
-/// Whether the channel layout takes a convolution with `cout` output channels and layout
-/// `lay`: exactly LANES channels, where the wide layout would spend at least a quarter of its
+/// Whether the channel layout takes convolution `g`: exactly LANES output channels, where the wide layout would spend at least a quarter of its
 /// lanes past the output's width (LeNet5's second convolution: 44 of 144). Measured per step
 /// (BENCHMARKS.md): there, the weight gradient runs faster in this layout on both instruction
 /// sets and the forward pass with AVX2 (it is load-bound with AVX-512: 1 load per fused
 /// multiply-add); on 32×32 images with 16 channels (6% of the wide lanes spent) the wide layout
 /// is faster in every pass. The rule depends on the shape only, so that both instruction sets
 /// compute the same numbers.
-pub(super) fn applies(lay: &Layout, cout: usize) -> bool {
-    cout == LANES && 4 * (lay.wide_len() - lay.out_len) >= lay.wide_len()
+pub(super) fn applies(g: &ConvGeometry) -> bool {
+    // The wide layout's lanes: whole positions over hout rows of the padded width.
+    let wide = (g.hout() * (g.w + 2 * g.padding[1])).next_multiple_of(LANES);
+    g.cout == LANES && 4 * (wide - g.hout() * g.wout()) >= wide
 }
 
 /// Output positions per group of the forward pass (accumulators held in registers).

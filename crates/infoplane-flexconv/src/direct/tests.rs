@@ -91,7 +91,7 @@ fn the_channel_layout_repeats_the_wide_layout_bit_for_bit() {
 /// fewer or more than 16 channels.
 #[test]
 fn the_channel_layout_takes_narrow_images_with_16_channels() {
-    let takes = |g: ConvGeometry| channels::applies(&Layout::new(&g, 1), g.cout);
+    let takes = |g: ConvGeometry| channels::applies(&g);
     assert!(takes(geometry(128, 6, 14, 14, 16, [5, 5], [1, 1], [0, 0])));
     assert!(!takes(geometry(
         128,
